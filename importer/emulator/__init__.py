@@ -1,0 +1,1 @@
+"""Emulated Plex, Jellyfin and Emby servers over a generated library, on loopback."""

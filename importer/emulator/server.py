@@ -1,0 +1,268 @@
+"""What every emulated server shares: controls, the request log, auth, base paths.
+
+A server kind (``plex.py``, ``jellyfin.py``) subclasses :class:`EmulatedServer`,
+adds its routes in :meth:`EmulatedServer.add_routes`, and reads its token from
+the request in :meth:`EmulatedServer.token_of`. Handlers report how many items
+they listed with :func:`listed`, so the log counts items as well as requests,
+and the per-item server cost is charged.
+
+Tests and the bench read the log in process (``server.log``) or over HTTP
+(``GET /_emulator/log``, authenticated like any other request), and change the
+controls at run time with ``POST /_emulator/controls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from contextlib import contextmanager
+from typing import Any, Awaitable, Callable, ClassVar, Iterator
+
+from aiohttp import web
+
+from importer.emulator.library import Library, LibrarySpec
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ITEMS_KEY = "emulator.items"
+
+
+@dataclass
+class Controls:
+    """Knobs that make the emulated server behave like a slow, busy or odd real one."""
+
+    latency_ms: float = 0.0  # added to every request, as network + server overhead
+    item_cost_us: float = 0.0  # server time per item listed
+    count_cost_ms: float = 0.0  # Jellyfin: a total count is a full COUNT(*) per request
+    people_cost_factor: float = 27.0  # Jellyfin: Fields=People multiplies the item cost
+    clock_offset_s: float = 0.0  # the server's clock minus ours
+    page_cap: int | None = None  # Plex: silently return at most this many items per page
+    gzip: bool = True  # compress when the client asks for it
+    jellyfin_version: str = "10.10.7"  # 10.8-10.10: plain MinDateLastSaved returns no items
+
+    def update(self, changes: dict[str, Any]) -> None:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown controls: {sorted(unknown)}")
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def now(self) -> float:
+        """The server's clock."""
+        return time.time() + self.clock_offset_s
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    method: str
+    path: str  # without the base path
+    query: dict[str, str]
+    status: int
+    items: int  # items listed in the response
+    bytes: int  # body bytes sent (after compression)
+    started: float
+    seconds: float
+
+
+@dataclass
+class RequestLog:
+    """Every request the server answered, in order."""
+
+    entries: list[LoggedRequest] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[LoggedRequest]:
+        return iter(list(self.entries))
+
+    def matching(self, path_prefix: str = "") -> list[LoggedRequest]:
+        return [e for e in self if e.path.startswith(path_prefix)]
+
+    def counters(self) -> dict[str, int]:
+        entries = list(self)
+        by_status = Counter(str(e.status) for e in entries)
+        return {
+            "requests": len(entries),
+            "items": sum(e.items for e in entries),
+            "bytes": sum(e.bytes for e in entries),
+            **{f"status_{k}": v for k, v in sorted(by_status.items())},
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {"counters": self.counters(), "entries": [asdict(e) for e in self]}
+
+
+def listed(request: web.Request, items: int) -> None:
+    """Record that this response lists ``items`` items (for the log and the item cost)."""
+    request[_ITEMS_KEY] = request.get(_ITEMS_KEY, 0) + items
+
+
+@dataclass(frozen=True)
+class TvLibrary:
+    """One TV library of a server: its name and generated content."""
+
+    name: str
+    library: Library
+
+
+class EmulatedServer:
+    """An aiohttp application that answers like one kind of media server."""
+
+    kind: ClassVar[str] = ""
+    #: paths that answer without a token, as on the real server
+    public_paths: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        libraries: list[TvLibrary] | Library | LibrarySpec | None = None,
+        *,
+        token: str | None = None,
+        controls: Controls | None = None,
+        base_path: str = "",
+        seed: int = 1,
+    ) -> None:
+        if libraries is None:
+            libraries = LibrarySpec(seed=seed)
+        if isinstance(libraries, LibrarySpec):
+            libraries = Library(libraries)
+        if isinstance(libraries, Library):
+            libraries = [TvLibrary("TV Shows", libraries)]
+        self.libraries: list[TvLibrary] = libraries
+        self.token = token or secrets.token_hex(16)
+        self.controls = controls or Controls()
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.seed = seed
+        self.log = RequestLog()
+        self.url = ""  # set once started
+        self._runner: web.AppRunner | None = None
+
+    # -------------------------------------------------------------- for subclasses
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def token_of(self, request: web.Request) -> str | None:
+        raise NotImplementedError
+
+    def unauthorized(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=401, text="Unauthorized")
+
+    # -------------------------------------------------------------- the application
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        routes = app
+        if self.base_path:  # as behind a reverse proxy: http://host/jellyfin/...
+            routes = web.Application()
+        self.add_routes(routes.router)
+        routes.router.add_get("/_emulator/log", self._get_log)
+        routes.router.add_post("/_emulator/controls", self._post_controls)
+        if routes is not app:
+            app.add_subapp(self.base_path, routes)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.time()
+        path = request.path
+        if self.base_path and path.startswith(self.base_path):
+            path = path[len(self.base_path) :] or "/"
+        if self.controls.latency_ms:
+            await asyncio.sleep(self.controls.latency_ms / 1000)
+        if path not in self.public_paths and not secrets.compare_digest(
+            (self.token_of(request) or "").encode(), self.token.encode()
+        ):
+            response: web.StreamResponse = self.unauthorized(request)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
+        items = request.get(_ITEMS_KEY, 0)
+        if items and self.controls.item_cost_us:
+            await asyncio.sleep(items * self.controls.item_cost_us / 1e6)
+        if (
+            self.controls.gzip
+            and isinstance(response, web.Response)
+            and response.body is not None
+            and "gzip" in request.headers.get("Accept-Encoding", "")
+        ):
+            response.enable_compression(web.ContentCoding.gzip)
+        if not path.startswith("/_emulator/"):
+            body = response.body if isinstance(response, web.Response) else None
+            self.log.add(
+                LoggedRequest(
+                    method=request.method,
+                    path=path,
+                    query=dict(request.query),
+                    status=response.status,
+                    items=items,
+                    bytes=len(body) if isinstance(body, bytes) else 0,
+                    started=started,
+                    seconds=time.time() - started,
+                )
+            )
+        return response
+
+    async def _get_log(self, request: web.Request) -> web.Response:
+        return web.json_response(self.log.as_json())
+
+    async def _post_controls(self, request: web.Request) -> web.Response:
+        try:
+            self.controls.update(await request.json())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(asdict(self.controls))
+
+    # -------------------------------------------------------------- running
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0: any free port) in the running loop; returns the URL."""
+        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.url = f"http://{host}:{bound}{self.base_path}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @contextmanager
+    def running_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        """Serve from a background thread with its own event loop (for synchronous callers)."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start(host, port))
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=run, name=f"emulator-{self.kind}", daemon=True)
+        thread.start()
+        ready.wait(30)
+        try:
+            yield self.url
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(30)
