@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import functools
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-import random
-from typing import Iterator, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 Shape = Literal["varied", "seed"]
 
@@ -123,23 +124,94 @@ class Show:
         return sum(n for _, n in self.season_sizes)
 
 
-_WORDS = (
-    "Harbor Night Signal Winter Empire Glass River Orbit Frontier Echo Hollow Crown Summit "
-    "Lantern Paper Silver Static Garden North Atlas Quiet Ember Tide Copper Wild Mirror Stone "
-    "Falcon Velvet Meridian Ridge Archive Cinder Drift Harvest Pioneer Saint Voyage Kingdom"
-).split()
+_WORDS = [
+    "Harbor",
+    "Night",
+    "Signal",
+    "Winter",
+    "Empire",
+    "Glass",
+    "River",
+    "Orbit",
+    "Frontier",
+    "Echo",
+    "Hollow",
+    "Crown",
+    "Summit",
+    "Lantern",
+    "Paper",
+    "Silver",
+    "Static",
+    "Garden",
+    "North",
+    "Atlas",
+    "Quiet",
+    "Ember",
+    "Tide",
+    "Copper",
+    "Wild",
+    "Mirror",
+    "Stone",
+    "Falcon",
+    "Velvet",
+    "Meridian",
+    "Ridge",
+    "Archive",
+    "Cinder",
+    "Drift",
+    "Harvest",
+    "Pioneer",
+    "Saint",
+    "Voyage",
+    "Kingdom",
+]
 _UNICODE_TITLES = (
-    "Ça va, Amélie?", "Смешарики", "進撃の巨人", "La Casa de Papel — Parte", "Ðoktor Ŵho",
-    "Straße der Träume", "Café 🌶️ Caliente", "Space 🚀 Cadets", "नमस्ते दुनिया", "Ελληνικά Νέα",
-    "שלום עולם", "Zürich Nächte", "東京 Tokyo 24/7", "Niño Perdido", "Crème brûlée",
+    "Ça va, Amélie?",
+    "Смешарики",
+    "進撃の巨人",
+    "La Casa de Papel — Parte",
+    "Ðoktor Ŵho",
+    "Straße der Träume",
+    "Café 🌶️ Caliente",
+    "Space 🚀 Cadets",
+    "नमस्ते दुनिया",
+    "Ελληνικά Νέα",
+    "שלום עולם",
+    "Zürich Nächte",
+    "東京 Tokyo 24/7",
+    "Niño Perdido",
+    "Crème brûlée",
 )
-_EP_TITLE_WORDS = (
-    "Pilot Reunion Aftermath Homecoming Crossroads Descent Awakening Ghosts Blackout Exodus "
-    "Reckoning Origins Threshold Undertow Vigil Mirage Sanctuary Fracture Paradox Legacy"
-).split()
+_EP_TITLE_WORDS = [
+    "Pilot",
+    "Reunion",
+    "Aftermath",
+    "Homecoming",
+    "Crossroads",
+    "Descent",
+    "Awakening",
+    "Ghosts",
+    "Blackout",
+    "Exodus",
+    "Reckoning",
+    "Origins",
+    "Threshold",
+    "Undertow",
+    "Vigil",
+    "Mirage",
+    "Sanctuary",
+    "Fracture",
+    "Paradox",
+    "Legacy",
+]
 _STUDIOS = ("HBO", "The CW", "BBC One", "NHK", "Netflix", "AMC", "FX", None)
 _RATINGS = ("TV-14", "TV-MA", "TV-PG", "TV-Y7", None)
-_CONTAINERS = (("mkv", "h264", "aac"), ("mkv", "hevc", "eac3"), ("mp4", "h264", "aac"), ("avi", "mpeg4", "mp3"))
+_CONTAINERS = (
+    ("mkv", "h264", "aac"),
+    ("mkv", "hevc", "eac3"),
+    ("mp4", "h264", "aac"),
+    ("avi", "mpeg4", "mp3"),
+)
 _RESOLUTIONS = ((1920, 1080), (1280, 720), (3840, 2160), (720, 480))
 _LOREM = (
     "The crew follows a faint signal across the northern sea while old rivalries "
@@ -157,7 +229,7 @@ def _summary(kind: int) -> str | None:
     if kind == 2:
         return (_LOREM * 80)[:10_240]  # a 10 kB summary
     if kind == 3:
-        return "Line one.\r\nLine two with \"quotes\", <tags> & ampersands.\tTabbed — “curly”."
+        return 'Line one.\r\nLine two with "quotes", <tags> & ampersands.\tTabbed — “curly”.'
     return _LOREM * (1 + kind % 3) + f"(variant {kind})"
 
 
@@ -259,7 +331,7 @@ class Library:
             sizes: tuple[tuple[int, int], ...] = tuple((s, 10) for s in range(1, 6))
             hidden = False
         elif n == 1:  # a long-running show: 24 seasons and specials
-            sizes = ((0, 6),) + tuple((s, 12 + mix(seed, 20, s) % 12) for s in range(1, 25))
+            sizes = ((0, 6), *tuple((s, 12 + mix(seed, 20, s) % 12) for s in range(1, 25)))
             hidden = False
         elif n == 2:  # a single-season daily show with more than 1,000 episodes
             sizes = ((1, 1040),)
@@ -268,7 +340,7 @@ class Library:
             n_seasons = 1 + h[7] % 8
             sizes = tuple((s, 6 + mix(seed, 20, s) % 19) for s in range(1, n_seasons + 1))
             if h[8] % 10 < 3:
-                sizes = ((0, 1 + h[8] % 5),) + sizes
+                sizes = ((0, 1 + h[8] % 5), *sizes)
             hidden = n_seasons == 1 and h[8] % 10 >= 6
         return Show(
             index=n,
@@ -355,7 +427,9 @@ class Library:
             self._prefix[(view, by_key)] = got
         return got
 
-    def episodes(self, view: View, start: int = 0, stop: int | None = None, by_key: bool = False) -> Iterator[Episode]:
+    def episodes(
+        self, view: View, start: int = 0, stop: int | None = None, by_key: bool = False
+    ) -> Iterator[Episode]:
         """Episodes ``start:stop`` of the library-wide listing, without building the rest."""
         prefix = self._prefixes(view, by_key)
         total = prefix[-1]
@@ -479,24 +553,45 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
             else:
                 container, vcodec, acodec = _CONTAINERS[(h >> 8) % len(_CONTAINERS)]
                 width, height = _RESOLUTIONS[(h >> 12) % len(_RESOLUTIONS)]
-                base = f"{folder}{number:02d}-E{number + 1:02d}" if flag == DOUBLE_FIRST else f"{folder}{number:02d}"
+                base = (
+                    f"{folder}{number:02d}-E{number + 1:02d}"
+                    if flag == DOUBLE_FIRST
+                    else f"{folder}{number:02d}"
+                )
                 shape_roll = 99 if plain else g % 50
                 if shape_roll >= 2:  # the common case: one version, one part
                     files = (
-                        MediaFile(0, 0, f"{base}.{container}", 200_000_000 + (g >> 4) % 3_000_000_000,
-                                  container, vcodec, acodec, width, height, duration,
-                                  key_base + ordinal * 4, key_base + ordinal * 4),
+                        MediaFile(
+                            0,
+                            0,
+                            f"{base}.{container}",
+                            200_000_000 + (g >> 4) % 3_000_000_000,
+                            container,
+                            vcodec,
+                            acodec,
+                            width,
+                            height,
+                            duration,
+                            key_base + ordinal * 4,
+                            key_base + ordinal * 4,
+                        ),
                     )
                 else:
                     n_media, n_parts = (2, 1) if shape_roll == 0 else (1, 2)
                     files = tuple(
                         MediaFile(
-                            m, p,
+                            m,
+                            p,
                             f"{base}{' - 4K' if m else ''}{f' - pt{p + 1}' if n_parts > 1 else ''}.{container}",
                             200_000_000 + (g >> 4) % 3_000_000_000 + m * 5_000_000_000,
-                            container, "hevc" if m else vcodec, acodec,
-                            3840 if m else width, 2160 if m else height, duration // n_parts,
-                            key_base + ordinal * 4 + m, key_base + ordinal * 4 + m * 2 + p,
+                            container,
+                            "hevc" if m else vcodec,
+                            acodec,
+                            3840 if m else width,
+                            2160 if m else height,
+                            duration // n_parts,
+                            key_base + ordinal * 4 + m,
+                            key_base + ordinal * 4 + m * 2 + p,
                         )
                         for m in range(n_media)
                         for p in range(n_parts)

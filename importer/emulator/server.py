@@ -18,9 +18,11 @@ import secrets
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, ClassVar, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from email.utils import formatdate
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -193,6 +195,8 @@ class EmulatedServer:
         items = request.get(_ITEMS_KEY, 0)
         if items and self.controls.item_cost_us:
             await asyncio.sleep(items * self.controls.item_cost_us / 1e6)
+        # The Date header follows the server's clock: incremental runs take watermarks from it.
+        response.headers["Date"] = formatdate(self.controls.now(), usegmt=True)
         if (
             self.controls.gzip
             and isinstance(response, web.Response)
