@@ -617,7 +617,7 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
                 None if not plain and (h >> 30) % 25 == 0 else _ymd(added - 30 * 86400),
                 None if virtual or (not plain and (h >> 34) % 30 == 0) else duration,
                 ExternalIds(
-                    None if no_ids or (h >> 40) % 3 == 0 else f"tt{1_000_000 + (g >> 3) % 8_999_999:07d}",
+                    None if no_ids or (not plain and (h >> 40) % 3 == 0) else f"tt{1_000_000 + (g >> 3) % 8_999_999:07d}",
                     None if no_ids else str(100_000 + (g >> 9) % 4_000_000),
                     None if no_ids else str(1_000_000 + (g >> 17) % 9_000_000),
                 ),

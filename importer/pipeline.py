@@ -1,0 +1,402 @@
+"""discover → plan → fetch → decode and write in workers → commit.
+
+```
+discover ─► plan ──────────► fetch ─────────► decode ─► write ─► commit
+(server,    (3 streams per   (event loop,     (worker   (writer  (large
+ libraries)  library; first   bounded,         process)  process) transactions)
+             pages at once)   adaptive)
+```
+
+Every stream of every library asks for its first page at once. The first page
+tells the stream's total; the rest of its pages are planned from it and fan out
+under the HTTP client's in-flight limit, while a backpressure limit bounds the
+pages fetched but not yet written. A page that holds fewer items than asked (a
+server that caps its page size) gets a follow-up request for the rest.
+
+When a stream's pages are all in, a count probe is taken; the listing is
+*complete* when its unique ids equal the counts before and after it (Plex: and
+the shows' summed ``leafCount`` equals the episode total). Otherwise the library
+changed under us, and the stream is listed again, a few times at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from importer import errors
+from importer.http import HttpClient
+from importer.progress import Progress
+from importer.sources import detect_kind, make_source
+from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
+from importer.workers import WorkerPool, WriterSettings
+
+#: re-list a stream whose listing drifted at most this many times
+MAX_LISTINGS = 3
+
+
+@dataclass
+class SyncOptions:
+    """How to sync; the defaults suit a home server."""
+
+    kind: str = "auto"
+    libraries: tuple[str, ...] = ()  # titles or ids; empty: every TV library
+    full: bool = False
+    concurrency: int = 4  # requests in flight at most
+    page_size: int | None = None  # None: what suits the server
+    decoders: int = 1
+    verify_tls: bool = True
+    #: pages fetched but not yet written, at most (bounds memory)
+    max_outstanding_pages: int = 12
+    writer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LibraryResult:
+    title: str
+    source_id: str
+    status: str = "running"  # done | incomplete | failed
+    totals: dict[str, int] = field(default_factory=dict)
+    written: int = 0
+    unchanged: int = 0
+    complete: bool = False
+    reason: str | None = None
+    unlinked: int = 0
+
+
+@dataclass
+class SyncResult:
+    server: ServerInfo
+    libraries: list[LibraryResult]
+    requests: int
+    bytes: int
+    seconds: float
+    commits: int
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(lib.status == "done" for lib in self.libraries) else 1
+
+
+@dataclass
+class _Stream:
+    lib: int
+    library: LibraryInfo
+    kind: StreamKind
+    page_size: int
+    listing: int = 1
+    total_before: int | None = None
+    total_after: int | None = None
+    planned_to: int = 0  # offsets below this are scheduled
+    outstanding: int = 0  # requests whose page summary has not arrived
+    items: int = 0
+    leaf_total: int = 0
+    hashes: bytearray = field(default_factory=bytearray)
+    probing: bool = False
+    finished: bool = False
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class _Page:
+    stream: _Stream
+    offset: int
+    size: int
+    listing: int
+
+
+class Importer:
+    """One sync run against one server."""
+
+    def __init__(
+        self,
+        url: str,
+        db_path: str | Path,
+        token: str,
+        options: SyncOptions | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.db_path = str(db_path)
+        self._token = token
+        self.options = options or SyncOptions()
+        self.progress = progress or Progress(mode="none")
+        self._pages: dict[int, _Page] = {}
+        self._next_page_id = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+        self._commits = 0
+
+    async def run(self) -> SyncResult:
+        started = time.monotonic()
+        source, http = await self._connect()
+        async with http:
+            server, libraries = await source.discover(http)
+            libraries = _select(libraries, self.options.libraries)
+            results = [LibraryResult(lib.title, lib.source_id) for lib in libraries]
+            if libraries:
+                await self._import(source, http, server, libraries, results)
+            stats = http.stats
+        return SyncResult(
+            server=server,
+            libraries=results,
+            requests=stats.requests,
+            bytes=stats.bytes,
+            seconds=time.monotonic() - started,
+            commits=self._commits,
+        )
+
+    async def _connect(self) -> tuple[Source, HttpClient]:
+        opts = self.options
+        kind = opts.kind
+        if kind == "auto":
+            async with HttpClient(self.url, verify_tls=opts.verify_tls) as probe:
+                kind = await detect_kind(probe)
+        source = make_source(kind)
+        if opts.page_size:
+            source.page_size = opts.page_size
+        http = HttpClient(
+            self.url,
+            headers=source.auth_headers(self._token),
+            concurrency=opts.concurrency,
+            verify_tls=opts.verify_tls,
+        )
+        return source, http
+
+    # ------------------------------------------------------------------ the import
+    async def _import(
+        self,
+        source: Source,
+        http: HttpClient,
+        server: ServerInfo,
+        libraries: list[LibraryInfo],
+        results: list[LibraryResult],
+    ) -> None:
+        pool = WorkerPool(WriterSettings(self.db_path, **self.options.writer), decoders=self.options.decoders)
+        pool.start()
+        self._pool, self._source, self._http, self._results = pool, source, http, results
+        self._room = asyncio.Semaphore(self.options.max_outstanding_pages)
+        try:
+            pool.control(
+                "open",
+                (server.kind, server.machine_id, server.name, server.base_url),
+                [(i, lib.source_id, lib.title) for i, lib in enumerate(libraries)],
+                "full",
+            )
+            await self._expect("opened")
+            streams = [
+                _Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS
+            ]
+            self._streams = streams
+            self.progress.start(server.name, [lib.title for lib in libraries])
+            for stream in streams:
+                self._schedule(stream, 0, stream.page_size, with_total=True)
+            await self._event_loop(len(libraries))
+            await pool.stop()
+        except BaseException:
+            for task in self._tasks:
+                task.cancel()
+            await pool.stop(timeout=5)
+            raise
+        finally:
+            self.progress.finish()
+
+    async def _expect(self, tag: str) -> tuple[Any, ...]:
+        while True:
+            event = await self._pool.events.get()
+            self._check_fatal(event)
+            if event[0] == tag:
+                return event
+
+    def _check_fatal(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "fatal":
+            raise _error(event[1], event[2])
+        if event[0] == "exited":
+            raise errors.StoreError("the writer process stopped unexpectedly; run the same command again to resume")
+
+    async def _event_loop(self, n_libraries: int) -> None:
+        finished = 0
+        while finished < n_libraries:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                event = await asyncio.wait_for(self._pool.events.get(), timeout=1.0)
+            except TimeoutError:
+                continue
+            self._check_fatal(event)
+            tag = event[0]
+            if tag == "decoded":
+                self._on_decoded(*event[1:])
+            elif tag == "written":
+                self._on_written(*event[1:])
+            elif tag == "committed":
+                self._commits = event[2]
+            elif tag == "error":
+                raise _error(event[2], event[3])
+            elif tag == "finished":
+                _, lib, unlinked = event
+                self._results[lib].unlinked = unlinked
+                finished += 1
+
+    # ------------------------------------------------------------------ planning
+    def _schedule(self, stream: _Stream, offset: int, size: int, *, with_total: bool = False) -> None:
+        page_id = self._next_page_id
+        self._next_page_id += 1
+        self._pages[page_id] = _Page(stream, offset, size, stream.listing)
+        stream.outstanding += 1
+        stream.planned_to = max(stream.planned_to, offset + size)
+        task = asyncio.create_task(self._fetch(page_id, with_total))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    async def _fetch(self, page_id: int, with_total: bool) -> None:
+        page = self._pages[page_id]
+        stream = page.stream
+        request = self._source.page_request(stream.library, stream.kind, page.offset, page.size, with_total=with_total)
+        await self._room.acquire()
+        try:
+            fetched = await self._http.fetch(request)
+        except BaseException:
+            self._room.release()
+            raise
+        header = (page_id, stream.lib, self._source.kind, stream.kind, stream.library.source_id, page.offset,
+                  fetched.content_encoding)  # fmt: skip
+        self._pool.send_page(header, fetched.body)
+
+    def _on_decoded(
+        self, page_id: int, offset: int, count: int, total: int | None, leaf_total: int, hashes: bytes
+    ) -> None:
+        page = self._pages[page_id]
+        stream = page.stream
+        stream.outstanding -= 1
+        if page.size == 0:  # a count probe: nothing to write
+            self._pages.pop(page_id)
+            self._room.release()
+            stream.total_after = total
+            self._close_listing(stream)
+            return
+        if page.listing != stream.listing:
+            return  # a page of an abandoned listing: written, but not counted
+        stream.items += count
+        stream.leaf_total += leaf_total
+        stream.hashes += hashes
+        if stream.total_before is None and total is not None:
+            stream.total_before = total
+            self.progress.set_total(stream.library.title, stream.kind, total)
+            if 0 < count < page.size and count < total:
+                stream.page_size = count  # the server caps its pages: ask for what it gives
+            self._plan(stream, total)
+        end = offset + count
+        if count < page.size and end < (stream.total_before or 0) and count > 0:
+            self._schedule(stream, end, page.size - count)  # a short page: fetch the rest
+        if stream.outstanding == 0 and not stream.probing:
+            self._probe(stream)
+
+    def _plan(self, stream: _Stream, total: int) -> None:
+        offset = stream.planned_to
+        while offset < total:
+            self._schedule(stream, offset, stream.page_size)
+            offset += stream.page_size
+
+    def _probe(self, stream: _Stream) -> None:
+        """Count the listing again now that it has been read (the 'after' count)."""
+        stream.probing = True
+        self._schedule(stream, 0, 0, with_total=True)
+
+    def _close_listing(self, stream: _Stream) -> None:
+        unique = len({stream.hashes[i : i + 8] for i in range(0, len(stream.hashes), 8)})
+        stream.complete = unique == stream.total_before == stream.total_after
+        if stream.complete or stream.listing >= MAX_LISTINGS:
+            stream.finished = True
+            self._maybe_finish_library(stream.lib)
+            return
+        # The library changed while we read it: offsets shifted, so list it again.
+        stream.listing += 1
+        stream.total_before = stream.total_after = None
+        stream.planned_to = stream.items = stream.leaf_total = 0
+        stream.hashes = bytearray()
+        stream.probing = False
+        self._schedule(stream, 0, stream.page_size, with_total=True)
+
+    def _on_written(
+        self, page_id: int, lib: int, stream_kind: str, count: int, written: int, unchanged: int
+    ) -> None:
+        page = self._pages.pop(page_id, None)
+        if page is None:
+            return  # a count probe, already accounted for when it was decoded
+        self._room.release()
+        result = self._results[lib]
+        result.written += written
+        result.unchanged += unchanged
+        if page.listing == page.stream.listing:
+            self.progress.advance(result.title, stream_kind, count)
+        self._maybe_finish_library(lib)
+
+    def _maybe_finish_library(self, lib: int) -> None:
+        streams = [s for s in self._streams if s.lib == lib]
+        result = self._results[lib]
+        if result.status != "running" or not all(s.finished for s in streams):
+            return
+        if any(p.stream.lib == lib for p in self._pages.values()):
+            return  # pages still on their way to the database
+        by_kind = {s.kind: s for s in streams}
+        leaves_ok = self._source.kind != "plex" or by_kind["shows"].leaf_total == by_kind["episodes"].total_after
+        result.complete = all(s.complete for s in streams) and leaves_ok
+        result.totals = {s.kind: s.total_after or 0 for s in streams}
+        result.status = "done" if result.complete else "incomplete"
+        if not result.complete:
+            result.reason = "the library kept changing while it was listed; run again to complete it"
+        self.progress.library_done(result.title)
+        self._pool.control(
+            "finish", lib, result.status, result.reason,
+            {"written": result.written, "unchanged": result.unchanged, **result.totals},
+        )  # fmt: skip
+
+
+def _select(libraries: list[LibraryInfo], wanted: tuple[str, ...]) -> list[LibraryInfo]:
+    if not wanted:
+        return libraries
+    chosen = [lib for lib in libraries if lib.source_id in wanted or lib.title.casefold() in {w.casefold() for w in wanted}]
+    missing = [w for w in wanted if not any(w in (lib.source_id,) or w.casefold() == lib.title.casefold() for lib in libraries)]
+    if missing:
+        names = ", ".join(f"{lib.title!r} ({lib.source_id})" for lib in libraries) or "none"
+        raise errors.ConfigError(f"no TV library named {', '.join(map(repr, missing))}; the server has: {names}")
+    return chosen
+
+
+def _error(name: str, message: str) -> errors.ImporterError:
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ImporterError)):
+        cls = errors.ImporterError
+    return cls(message)
+
+
+async def sync(
+    url: str,
+    db_path: str | Path,
+    *,
+    token: str,
+    options: SyncOptions | None = None,
+    progress: Progress | Callable[[Any], None] | None = None,
+) -> SyncResult:
+    """Import the TV libraries of the server at ``url`` into the SQLite file ``db_path``.
+
+    Safe to await inside another program's event loop: all CPU work runs in worker
+    processes. ``progress`` is a :class:`Progress` or a callable that receives each
+    :class:`importer.progress.ProgressEvent`.
+    """
+    if progress is not None and not isinstance(progress, Progress):
+        progress = Progress(mode="none", callback=progress)
+    return await Importer(url, db_path, token, options, progress).run()
+
+
+__all__ = ["Importer", "LibraryResult", "SyncOptions", "SyncResult", "sync"]

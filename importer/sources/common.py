@@ -1,0 +1,91 @@
+"""What the Plex and Jellyfin decoders share: body checks, gzip, errors, etags.
+
+Everything here runs in decode worker processes on raw page bytes, so it is cheap to
+import (msgspec, xxhash, zlib) and never touches the network.
+"""
+
+from __future__ import annotations
+
+import platform
+import uuid
+import zlib
+from typing import Any, TypeVar
+
+import msgspec
+import xxhash
+
+from importer import __version__
+from importer.errors import DecodeError
+
+T = TypeVar("T")
+
+PRODUCT = "importer"
+VERSION = __version__
+#: A page larger than this after gzip inflation is refused rather than held in memory.
+MAX_INFLATED_BYTES = 512 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def default_client_id() -> str:
+    """A device id that stays the same on this machine, so servers list one device for us
+    rather than a new one per run (Plex X-Plex-Client-Identifier, Jellyfin DeviceId)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{PRODUCT}.{platform.node() or 'localhost'}"))
+
+
+def inflate(body: bytes, what: str) -> bytes:
+    """The body itself, or its gzip inflation when the HTTP layer left it compressed
+    (it may, so that inflating happens here in a worker rather than on the event loop)."""
+    if not body.startswith(_GZIP_MAGIC):
+        return body
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, MAX_INFLATED_BYTES)
+    except zlib.error as exc:
+        raise DecodeError(f"{what}: the gzip body is corrupt ({exc}); retry the run") from exc
+    if inflater.unconsumed_tail:
+        raise DecodeError(
+            f"{what}: the body inflates to more than {MAX_INFLATED_BYTES // 2**20} MB; "
+            "ask for smaller pages"
+        )
+    if not inflater.eof:
+        raise DecodeError(f"{what}: the gzip body is truncated; retry the run")
+    return out
+
+
+def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, what: str, expected: str) -> T:
+    """Decode ``body`` or raise DecodeError naming what was wrong, never the body or token."""
+    body = inflate(body, what)
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        # msgspec names the path and the types ("Expected `int`, got `str` - at `$...`"),
+        # never the offending value, so the message is safe to log.
+        raise DecodeError(f"{what}: the JSON does not have the documented shape: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"{what}: {_describe_non_json(body, expected)} ({exc})") from exc
+
+
+def _describe_non_json(body: bytes, expected: str) -> str:
+    head = body.lstrip()[:1]
+    if not head:
+        return "the body is empty"
+    if head == b"<":
+        return (
+            f"got HTML or XML instead of JSON; is the URL the {expected} server itself "
+            "(not a login page or proxy)?"
+        )
+    return "the body is not valid JSON (malformed or truncated)"
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+
+
+def content_etag(content: Any) -> str:
+    """A change detector for servers without one: a hash of exactly what is stored, so the
+    etag changes when (and only when) a stored column does."""
+    return xxhash.xxh3_64_hexdigest(_ENCODE(content))
+
+
+def as_id(value: str | int) -> str:
+    """Servers send ids as strings on items but as numbers elsewhere; store them as text."""
+    return value if value.__class__ is str else str(value)

@@ -1,0 +1,370 @@
+"""Plex Media Server: discovery, library-level page requests, and page decoders.
+
+Every stream is one paged listing of a whole TV section:
+``GET /library/sections/{id}/all?type=2|3|4`` (shows, seasons, episodes), in ratingKey
+order (``sort=id``) so that items added during a run land at the end. Pages are JSON
+(``Accept: application/json``) ``MediaContainer`` objects with ``offset``, ``size``
+and ``totalSize``. Details and sources: shared/research/server-apis.md, "PLEX".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import msgspec
+from msgspec import Struct, field
+
+from importer.errors import DecodeError
+from importer.rows import Row
+from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
+from importer.sources.common import PRODUCT, VERSION, as_id, content_etag, decode_json, default_client_id
+
+KIND = "plex"
+#: Plex's documented maximum page size; larger sizes are due to become a 400.
+PAGE_SIZE = 1000
+JSON = {"Accept": "application/json"}
+_TYPE_NUMBER: dict[str, str] = {"shows": "2", "seasons": "3", "episodes": "4"}
+_TYPE_NAME: dict[str, str] = {"shows": "show", "seasons": "season", "episodes": "episode"}
+#: Flags that keep a bulk listing cheap for the server (as PlexKodiConnect pins them),
+#: and tag lists we never store, left out to shrink the page.
+_LISTING_FLAGS: dict[str, str] = {
+    "includeGuids": "1",
+    "sort": "id",
+    "checkFiles": "0",
+    "includeExtras": "0",
+    "includeRelated": "0",
+    "skipRefresh": "1",
+    "excludeElements": (
+        "Role,Director,Writer,Producer,Genre,Country,Collection,Label,Similar,Mood,Style,"
+        "Rating,Image,UltraBlurColors"
+    ),
+}
+
+# ----------------------------------------------------------------------------- page shapes
+# Only the fields the rows need; msgspec skips the rest without building them.
+# Items send ids as strings, containers as numbers: ids are typed ``str | int``.
+
+
+class Guid(Struct, gc=False):
+    id: str
+
+
+class Part(Struct, gc=False):
+    id: str | int
+    file: str | None = None
+    size: int | None = None
+    duration: int | None = None
+    container: str | None = None
+
+
+class Media(Struct, gc=False, rename="camel"):
+    duration: int | None = None
+    width: int | None = None
+    height: int | None = None
+    container: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    parts: list[Part] = field(name="Part", default_factory=list)
+
+
+class Show(Struct, gc=False, rename="camel"):
+    rating_key: str | int
+    type: str | None = None
+    guid: str | None = None
+    title: str | None = None
+    title_sort: str | None = None
+    year: int | None = None
+    summary: str | None = None
+    leaf_count: int | None = None
+    added_at: int | None = None
+    updated_at: int | None = None
+    guids: list[Guid] = field(name="Guid", default_factory=list)
+
+
+class Season(Struct, gc=False, rename="camel"):
+    rating_key: str | int
+    type: str | None = None
+    parent_rating_key: str | int | None = None
+    index: int | None = None
+    title: str | None = None
+
+
+class Episode(Struct, gc=False, rename="camel"):
+    rating_key: str | int
+    type: str | None = None
+    grandparent_rating_key: str | int | None = None
+    parent_rating_key: str | int | None = None
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    index: int | None = None
+    parent_index: int | None = None
+    originally_available_at: str | None = None
+    duration: int | None = None
+    added_at: int | None = None
+    updated_at: int | None = None
+    guids: list[Guid] = field(name="Guid", default_factory=list)
+    media: list[Media] = field(name="Media", default_factory=list)
+
+
+ItemT = TypeVar("ItemT", Show, Season, Episode)
+
+
+class Container(Struct, Generic[ItemT], gc=False, rename="camel"):
+    offset: int | None = None
+    total_size: int | None = None
+    metadata: list[ItemT] = field(name="Metadata", default_factory=list)
+
+
+class Page(Struct, Generic[ItemT], gc=False):
+    container: Container[ItemT] = field(name="MediaContainer")
+
+
+class Identity(Struct):
+    machine_identifier: str = field(name="machineIdentifier")
+    version: str = ""
+    friendly_name: str | None = field(name="friendlyName", default=None)
+
+
+class IdentityPage(Struct):
+    container: Identity = field(name="MediaContainer")
+
+
+class Section(Struct):
+    key: str | int
+    title: str = ""
+    type: str = ""
+
+
+class Sections(Struct):
+    directory: list[Section] = field(name="Directory", default_factory=list)
+
+
+class SectionsPage(Struct):
+    container: Sections = field(name="MediaContainer")
+
+
+_SHOWS = msgspec.json.Decoder(Page[Show])
+_SEASONS = msgspec.json.Decoder(Page[Season])
+_EPISODES = msgspec.json.Decoder(Page[Episode])
+_IDENTITY = msgspec.json.Decoder(IdentityPage)
+_SECTIONS = msgspec.json.Decoder(SectionsPage)
+
+# ----------------------------------------------------------------------------- external ids
+
+#: Legacy-agent show guids name one external id: "com.plexapp.agents.thetvdb://268592?lang=en".
+_LEGACY_AGENT_SLOT = {
+    "com.plexapp.agents.thetvdb": 2,
+    "com.plexapp.agents.themoviedb": 1,
+    "com.plexapp.agents.imdb": 0,
+}
+
+
+def external_ids(guids: list[Guid]) -> tuple[str | None, str | None, str | None]:
+    """(imdb, tmdb, tvdb) from ``Guid[]`` entries such as ``imdb://tt0944947``."""
+    imdb = tmdb = tvdb = None
+    for g in guids:
+        value = g.id
+        if value.startswith("imdb://"):
+            imdb = value[7:]
+        elif value.startswith("tmdb://"):
+            tmdb = value[7:]
+        elif value.startswith("tvdb://"):
+            tvdb = value[7:]
+    return imdb, tmdb, tvdb
+
+
+def legacy_show_ids(guid: str | None) -> tuple[str | None, str | None, str | None]:
+    """(imdb, tmdb, tvdb) from a legacy-agent show guid, which has no ``Guid[]``.
+
+    Only show guids: an episode's legacy guid names the *show's* id plus S/E numbers."""
+    ids: list[str | None] = [None, None, None]
+    if guid and guid.startswith("com.plexapp.agents."):
+        agent, sep, rest = guid.partition("://")
+        slot = _LEGACY_AGENT_SLOT.get(agent)
+        value = rest.split("?", 1)[0].split("/", 1)[0]
+        if sep and slot is not None and value:
+            ids[slot] = value
+    return ids[0], ids[1], ids[2]
+
+
+# ----------------------------------------------------------------------------- decoders
+
+
+def _check_type(item_type: str | None, stream: str, what: str) -> None:
+    # A server that ignored ``type=`` would list shows under every stream; refuse it.
+    if item_type is not None and item_type != _TYPE_NAME[stream]:
+        raise DecodeError(f"{what}: asked for {stream} but the page lists a {item_type!r} item")
+
+
+def _page(container: Container[ItemT], stream: str, ids: list[str]) -> DecodedPage:
+    return DecodedPage(
+        stream=stream,
+        offset=-1 if container.offset is None else container.offset,
+        count=len(container.metadata),
+        total=container.total_size,
+        ids=ids,
+    )
+
+
+def decode_shows(body: bytes, library_source_id: str) -> DecodedPage:
+    what = f"Plex shows page of section {library_source_id}"
+    container = decode_json(_SHOWS, body, what, "Plex").container
+    rows: list[Row] = []
+    ids: list[str] = []
+    leaves = 0
+    for s in container.metadata:
+        _check_type(s.type, "shows", what)
+        sid = as_id(s.rating_key)
+        if s.guids:
+            imdb, tmdb, tvdb = external_ids(s.guids)
+        else:
+            imdb, tmdb, tvdb = legacy_show_ids(s.guid)
+        row = (
+            sid, s.guid, s.title, s.title_sort or s.title, s.year, s.summary,
+            imdb, tmdb, tvdb, s.added_at, s.updated_at,
+        )  # fmt: skip
+        rows.append((*row, content_etag(row)))
+        ids.append(sid)
+        leaves += s.leaf_count or 0
+    page = _page(container, "shows", ids)
+    page.shows = rows
+    page.leaf_total = leaves
+    return page
+
+
+def decode_seasons(body: bytes, library_source_id: str) -> DecodedPage:
+    what = f"Plex seasons page of section {library_source_id}"
+    container = decode_json(_SEASONS, body, what, "Plex").container
+    rows: list[Row] = []
+    ids: list[str] = []
+    for s in container.metadata:
+        _check_type(s.type, "seasons", what)
+        sid = as_id(s.rating_key)
+        parent = None if s.parent_rating_key is None else as_id(s.parent_rating_key)
+        row = (sid, parent, s.index, s.title)
+        rows.append((*row, content_etag(row)))
+        ids.append(sid)
+    page = _page(container, "seasons", ids)
+    page.seasons = rows
+    return page
+
+
+def decode_episodes(body: bytes, library_source_id: str) -> DecodedPage:
+    what = f"Plex episodes page of section {library_source_id}"
+    container = decode_json(_EPISODES, body, what, "Plex").container
+    rows: list[Row] = []
+    files: list[Row] = []
+    ids: list[str] = []
+    for e in container.metadata:
+        _check_type(e.type, "episodes", what)
+        eid = as_id(e.rating_key)
+        # One file row per Media x Part. A double episode is two episodes whose Media
+        # point at the same Part: each episode gets its own row for it.
+        own: list[Row] = []
+        for mi, m in enumerate(e.media):
+            single = len(m.parts) == 1
+            for pi, p in enumerate(m.parts):
+                own.append(
+                    (
+                        eid, as_id(p.id), mi, pi, p.file, p.size,
+                        p.container or m.container, m.video_codec, m.audio_codec,
+                        m.width, m.height,
+                        # a part's own duration; the Media's only when it is the one part
+                        p.duration if p.duration is not None or not single else m.duration,
+                    )
+                )  # fmt: skip
+        imdb, tmdb, tvdb = external_ids(e.guids) if e.guids else (None, None, None)
+        show = e.grandparent_rating_key
+        season = e.parent_rating_key  # absent on shows with hidden seasons
+        row = (
+            eid,
+            None if show is None else as_id(show),
+            None if season is None else as_id(season),
+            e.guid, e.parent_index, e.index,
+            None,  # episode_number_end: Plex lists a double episode as two episodes
+            e.title, e.summary, e.originally_available_at, e.duration,
+            imdb, tmdb, tvdb, e.added_at, e.updated_at,
+        )  # fmt: skip
+        rows.append((*row, content_etag((row, own))))
+        files += own
+        ids.append(eid)
+    page = _page(container, "episodes", ids)
+    page.episodes = rows
+    page.files = files
+    return page
+
+
+DECODERS: dict[str, Callable[[bytes, str], DecodedPage]] = {
+    "shows": decode_shows,
+    "seasons": decode_seasons,
+    "episodes": decode_episodes,
+}
+
+
+def parse_identity(body: bytes) -> Identity:
+    """``/identity`` (public, no token needed): the server's machineIdentifier and version."""
+    return decode_json(_IDENTITY, body, "Plex /identity", "Plex").container
+
+
+# ----------------------------------------------------------------------------- the source
+
+
+class PlexSource:
+    """A Plex Media Server."""
+
+    kind = KIND
+    page_size = PAGE_SIZE
+
+    def __init__(
+        self, base_url: str = "", *, client_id: str | None = None, identity_body: bytes | None = None
+    ) -> None:
+        self.base_url = base_url
+        self.client_id = client_id or default_client_id()
+        # /identity as fetched by kind detection, so that discover() need not ask again
+        self._identity_body = identity_body
+
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {
+            "X-Plex-Token": token,
+            "X-Plex-Client-Identifier": self.client_id,
+            "X-Plex-Product": PRODUCT,
+            "X-Plex-Version": VERSION,
+            "Accept": "application/json",
+        }
+
+    async def discover(self, http: HttpGet) -> tuple[ServerInfo, list[LibraryInfo]]:
+        body = self._identity_body
+        if body is None:
+            body = await http.get_bytes("/identity", headers=JSON)
+        identity = parse_identity(body)
+        paging = {"X-Plex-Container-Start": "0", "X-Plex-Container-Size": str(PAGE_SIZE)}
+        sections = decode_json(
+            _SECTIONS,
+            await http.get_bytes("/library/sections", headers={**JSON, **paging}),
+            "Plex /library/sections",
+            "Plex",
+        ).container
+        server = ServerInfo(
+            kind=KIND,
+            machine_id=identity.machine_identifier,
+            name=identity.friendly_name or "Plex Media Server",
+            version=identity.version,
+            base_url=self.base_url,
+        )
+        libraries = [LibraryInfo(as_id(s.key), s.title) for s in sections.directory if s.type == "show"]
+        return server, libraries
+
+    def page_request(
+        self, library: LibraryInfo, stream: StreamKind, offset: int, limit: int, *, with_total: bool
+    ) -> PageRequest:
+        # Every Plex page states totalSize: with_total costs nothing and changes nothing.
+        # The paging values go both as query arguments and as headers, as Plex documents
+        # both (and watchstate sends both); size 0 asks for the count alone.
+        paging = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(limit)}
+        return PageRequest(
+            path=f"/library/sections/{library.source_id}/all",
+            params={"type": _TYPE_NUMBER[stream], **_LISTING_FLAGS, **paging},
+            headers={**JSON, **paging},
+        )

@@ -1,0 +1,155 @@
+"""Schema creation and forward migrations, versioned by ``PRAGMA user_version``.
+
+``schema.sql`` is always the *current* schema: a new file is created from it and jumps
+straight to :data:`SCHEMA_VERSION`. An older file is upgraded by the steps in
+:data:`STEPS`, where step ``n`` takes a database from version ``n - 1`` to ``n``. To
+change the schema, edit ``schema.sql`` *and* add the step that brings an existing file
+to the same shape (``tests/test_store.py`` checks that both agree).
+
+The part of ``schema.sql`` after the ``-- @late-indexes`` line is not run at creation:
+:func:`ensure_indexes` runs it at the end of a bulk load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib import resources
+
+import apsw
+
+from importer.errors import StoreError
+
+SCHEMA_VERSION = 1
+#: marks our files (PRAGMA application_id), so a foreign SQLite file is never "upgraded"
+APPLICATION_ID = 0x496D7052  # "ImpR"
+LATE_INDEXES_MARK = "-- @late-indexes"
+
+Step = Callable[[apsw.Connection], None]
+
+#: step n upgrades a database from version n-1 to n; version 1 has no predecessor
+STEPS: dict[int, Step] = {}
+
+
+@cache
+def _schema_parts() -> tuple[str, str]:
+    text = resources.files("importer.store").joinpath("schema.sql").read_text(encoding="utf-8")
+    tables, _, indexes = text.partition(LATE_INDEXES_MARK)
+    return tables, indexes
+
+
+def schema_sql() -> str:
+    """The tables (and the indexes they need from the start) of the current schema."""
+    return _schema_parts()[0]
+
+
+def late_indexes_sql() -> str:
+    """The secondary indexes built after a bulk load (all ``CREATE INDEX IF NOT EXISTS``)."""
+    return _schema_parts()[1]
+
+
+def _version(conn: apsw.Connection) -> tuple[int, int]:
+    return int(conn.pragma("user_version")), int(conn.pragma("application_id"))
+
+
+def _has_tables(conn: apsw.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").get
+    return bool(row)
+
+
+def migrate(
+    conn: apsw.Connection,
+    path: str,
+    *,
+    version: int = SCHEMA_VERSION,
+    steps: Mapping[int, Step] = STEPS,
+) -> int:
+    """Create or upgrade the schema; returns the version the file had before.
+
+    ``version`` and ``steps`` exist for tests of the migration machinery.
+    """
+    before, app = _version(conn)
+    if before == version and app == APPLICATION_ID:
+        return before  # the common case: no write lock taken
+    # BEGIN IMMEDIATE: two processes opening a new file at once must not both create it;
+    # the second one waits, then sees the version the first one set
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before, app = _version(conn)
+        _check(conn, path, before, app, version)
+        if before == 0:
+            conn.execute(schema_sql())
+        else:
+            for n in range(before + 1, version + 1):
+                if n not in steps:
+                    raise StoreError(
+                        f"no migration from schema version {n - 1} to {n} for {path}: this is a bug",
+                        path=path,
+                    )
+                steps[n](conn)
+        conn.pragma("application_id", APPLICATION_ID)
+        conn.pragma("user_version", version)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return before
+
+
+def _check(conn: apsw.Connection, path: str, have: int, app: int, want: int) -> None:
+    if have == 0 and app == 0:
+        if _has_tables(conn):
+            raise StoreError(
+                f"{path} is a SQLite database that importer did not create: choose another --db path",
+                path=path,
+            )
+        return
+    if app != APPLICATION_ID:
+        raise StoreError(
+            f"{path} is a SQLite database of another program: choose another --db path", path=path
+        )
+    if have > want:
+        raise StoreError(
+            f"{path} was written by a newer importer (schema version {have}, this one knows "
+            f"{want}): upgrade importer",
+            path=path,
+        )
+
+
+def check_readable(conn: apsw.Connection, path: str) -> None:
+    """For read-only connections: the file must be an importer database of this version."""
+    have, app = _version(conn)
+    if have == 0 and app == 0:
+        raise StoreError(
+            f"{path} holds no importer data yet: run `importer sync ... --db {path}` first", path=path
+        )
+    _check(conn, path, have, app, SCHEMA_VERSION)
+    if have < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has an older schema (version {have}): run `importer sync` once to upgrade it",
+            path=path,
+        )
+
+
+def ensure_indexes(conn: apsw.Connection) -> None:
+    """Create the secondary indexes that a bulk load leaves out, and refresh statistics.
+
+    Cheap when they exist. Run outside a large write transaction's hot loop: building an
+    index over a million rows takes seconds and holds the write lock meanwhile.
+    """
+    conn.execute(late_indexes_sql())
+    # statistics for the planner; analysis_limit keeps this to milliseconds on big tables
+    conn.pragma("analysis_limit", 1000)
+    conn.execute("PRAGMA optimize(0x10002)")
+
+
+def drop_late_indexes(conn: apsw.Connection) -> None:
+    """Drop the secondary indexes before a bulk load into a database that has them.
+
+    Worth it when a run will insert more rows than the tables already hold; readers'
+    queries scan until :func:`ensure_indexes` builds them again.
+    """
+    for name in re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", late_indexes_sql()):
+        conn.execute(f'DROP INDEX IF EXISTS "{name}"')

@@ -1,0 +1,155 @@
+-- The importer database, schema version 1 (PRAGMA user_version = 1).
+--
+-- This file is the current schema, and a public contract: your own programs may read
+-- these tables. Later versions only add to it (new tables, new columns, new indexes) and
+-- upgrade older databases in place; PRAGMA user_version tells which version a file has.
+--
+-- Conventions
+-- * id is the local INTEGER PRIMARY KEY; other tables refer to rows by it.
+-- * source_id is the server's own id of an item (Plex ratingKey, Jellyfin/Emby Id), a
+--   string, unique within its library.
+-- * show_id / season_id are local ids. They are NULL only while a sync run is writing;
+--   a finished run links every episode to its show and season. An episode whose season
+--   does not exist on the server keeps season_id NULL.
+-- * Times (added_at, updated_at, started_at, finished_at) are INTEGER unix seconds, UTC.
+-- * air_date is TEXT 'YYYY-MM-DD'. duration_ms is milliseconds.
+-- * etag is whatever lets the next run skip an unchanged item (Jellyfin Etag, Plex
+--   updatedAt, or a hash of the item). It has no meaning outside the importer.
+-- * imdb_id / tmdb_id / tvdb_id are the bare ids ('tt0944947', '1399', '121361').
+-- * Items deleted on the server are deleted here once a complete listing proves it.
+
+
+-- One row per media server (a Plex Media Server, a Jellyfin or Emby server).
+CREATE TABLE servers (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,          -- 'plex', 'jellyfin' or 'emby'
+    machine_id  TEXT NOT NULL,          -- Plex machineIdentifier, Jellyfin/Emby server Id
+    name        TEXT,                   -- the server's friendly name
+    base_url    TEXT,                   -- the URL it was last synced from (never a token)
+    UNIQUE (kind, machine_id)
+);
+
+-- One row per TV library (Plex section, Jellyfin/Emby collection folder).
+CREATE TABLE libraries (
+    id          INTEGER PRIMARY KEY,
+    server_id   INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    source_id   TEXT NOT NULL,          -- Plex section key, Jellyfin library item Id
+    title       TEXT,
+    kind        TEXT,                   -- 'show' for TV libraries
+    UNIQUE (server_id, source_id)
+);
+
+CREATE TABLE shows (
+    id          INTEGER PRIMARY KEY,
+    library_id  INTEGER NOT NULL REFERENCES libraries (id) ON DELETE CASCADE,
+    source_id   TEXT NOT NULL,
+    guid        TEXT,                   -- Plex guid ('plex://show/…'); NULL on Jellyfin
+    title       TEXT,
+    sort_title  TEXT,
+    year        INTEGER,
+    summary     TEXT,
+    imdb_id     TEXT,
+    tmdb_id     TEXT,
+    tvdb_id     TEXT,
+    added_at    INTEGER,
+    updated_at  INTEGER,
+    etag        TEXT,
+    UNIQUE (library_id, source_id)
+);
+
+CREATE TABLE seasons (
+    id              INTEGER PRIMARY KEY,
+    library_id      INTEGER NOT NULL REFERENCES libraries (id) ON DELETE CASCADE,
+    show_id         INTEGER REFERENCES shows (id) ON DELETE SET NULL,
+    source_id       TEXT NOT NULL,
+    show_source_id  TEXT,               -- the show's source_id, as the server gave it
+    season_number   INTEGER,            -- 0 is specials; NULL when the server has none
+    title           TEXT,
+    etag            TEXT,
+    UNIQUE (library_id, source_id)
+);
+
+-- One row per episode. A Plex "double episode" (one file holding S01E01-E02) is one row
+-- with episode_number 1 and episode_number_end 2 when the server says so; when the server
+-- lists two episodes that share a file, it is two rows sharing a media_files path.
+CREATE TABLE episodes (
+    id                  INTEGER PRIMARY KEY,
+    library_id          INTEGER NOT NULL REFERENCES libraries (id) ON DELETE CASCADE,
+    show_id             INTEGER REFERENCES shows (id) ON DELETE SET NULL,
+    season_id           INTEGER REFERENCES seasons (id) ON DELETE SET NULL,
+    source_id           TEXT NOT NULL,
+    show_source_id      TEXT,
+    season_source_id    TEXT,
+    guid                TEXT,           -- Plex guid ('plex://episode/…'); NULL on Jellyfin
+    season_number       INTEGER,
+    episode_number      INTEGER,
+    episode_number_end  INTEGER,        -- last episode number of a multi-episode item
+    title               TEXT,
+    summary             TEXT,
+    air_date            TEXT,           -- 'YYYY-MM-DD'
+    duration_ms         INTEGER,
+    imdb_id             TEXT,
+    tmdb_id             TEXT,
+    tvdb_id             TEXT,
+    added_at            INTEGER,
+    updated_at          INTEGER,
+    etag                TEXT,
+    UNIQUE (library_id, source_id)
+);
+
+-- The files (Plex media parts, Jellyfin media sources) of each episode. The same file
+-- may appear under two episodes (a Plex double episode listed as two items), hence the
+-- uniqueness per (episode_id, source_id) and not per source_id. The UNIQUE index also
+-- serves "the files of this episode" lookups.
+CREATE TABLE media_files (
+    id           INTEGER PRIMARY KEY,
+    episode_id   INTEGER NOT NULL REFERENCES episodes (id) ON DELETE CASCADE,
+    source_id    TEXT NOT NULL,         -- Plex part id, Jellyfin media source Id
+    media_index  INTEGER,               -- which version of the episode (0 = first)
+    part_index   INTEGER,               -- which part of that version (0 = first)
+    path         TEXT,                  -- the path as the server sees it
+    size_bytes   INTEGER,
+    container    TEXT,                  -- 'mkv', 'mp4', …
+    video_codec  TEXT,
+    audio_codec  TEXT,
+    width        INTEGER,
+    height       INTEGER,
+    duration_ms  INTEGER,
+    UNIQUE (episode_id, source_id)
+);
+
+-- One row per sync run of a library (or of a whole server, library_id NULL).
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    server_id         INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    library_id        INTEGER REFERENCES libraries (id) ON DELETE CASCADE,
+    mode              TEXT NOT NULL,    -- 'full', 'incremental', …
+    started_at        INTEGER NOT NULL,
+    finished_at       INTEGER,          -- NULL while running, or if the run was killed
+    status            TEXT NOT NULL DEFAULT 'running',
+                                        -- 'running', 'done', 'failed', 'interrupted',
+                                        -- 'stopped' (mass-delete guard)
+    reason            TEXT,             -- why it failed or stopped, in plain words
+    shows_written     INTEGER NOT NULL DEFAULT 0,  -- rows inserted or changed
+    seasons_written   INTEGER NOT NULL DEFAULT 0,
+    episodes_written  INTEGER NOT NULL DEFAULT 0,
+    files_written     INTEGER NOT NULL DEFAULT 0,
+    unchanged         INTEGER NOT NULL DEFAULT 0,  -- items seen with the same etag
+    deleted           INTEGER NOT NULL DEFAULT 0,  -- items deleted after a full listing
+    requests          INTEGER NOT NULL DEFAULT 0,  -- HTTP requests made
+    bytes             INTEGER NOT NULL DEFAULT 0,  -- HTTP body bytes received
+    progress          TEXT              -- JSON: where the run is; mirrors the cursor file
+);
+
+
+-- @late-indexes
+-- The indexes below are created at the end of the first run that fills a library, not
+-- before: building an index once over all rows is about twice as fast as keeping it up
+-- to date row by row during a bulk load. Until then, queries by these columns scan.
+
+CREATE INDEX IF NOT EXISTS episodes_by_show ON episodes (show_id, season_number, episode_number);
+CREATE INDEX IF NOT EXISTS episodes_by_season ON episodes (season_id, episode_number);
+CREATE INDEX IF NOT EXISTS episodes_by_guid ON episodes (guid) WHERE guid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS seasons_by_show ON seasons (show_id, season_number);
+CREATE INDEX IF NOT EXISTS shows_by_guid ON shows (guid) WHERE guid IS NOT NULL;
+

@@ -1,0 +1,379 @@
+"""The worker processes: decoders that turn page bytes into rows, and one writer.
+
+```
+main (event loop: HTTP only)
+  │  page bytes (one pipe per decoder, fed by a sender thread)
+  ▼
+decoder × N ── rows (msgpack) ──► writer ── events (msgpack) ──► main (reader thread)
+                                    ▲
+main ── control (open, finish library, stop) ──┘
+```
+
+The writer drains its pipes in a thread, so a decoder never waits while the writer
+commits, and forwards each page's summary ("decoded") at once so the planner learns
+totals before the rows are written. It writes pages inside large transactions and
+reports "written" per page and "committed" per transaction.
+
+Workers start with ``forkserver`` (never plain ``fork`` inside a host program that may
+have threads), ignore SIGINT/SIGTERM (the main process stops them through their pipes),
+and exit when the main process goes away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import multiprocessing
+import queue
+import signal
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import msgspec
+
+from importer.errors import ImporterError, StoreError, UnexpectedResponse
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+
+#: gzip bodies: at most this many bytes once decompressed, and at most this ratio
+MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_RATIO = 200
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    db_path: str
+    cache_mb: int = 256
+    #: rows per transaction before a commit; large transactions are what make SQLite fast
+    commit_rows: int = 25_000
+    #: commit at least this often (seconds) while pages trickle in, so progress is saved
+    commit_interval: float = 2.0
+    crash_at: str | None = None  # IMPORTER_CRASH_AT, for crash tests
+
+
+# ----------------------------------------------------------------------------- helpers
+def _become_worker() -> None:
+    """Ignore the signals the main process handles, and die with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    # Rows are short-lived tuples: the cyclic GC only costs time here.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
+
+
+def decompress(body: bytes, encoding: str | None) -> bytes:
+    """A page body as sent, decompressed within limits (a gzip bomb is refused)."""
+    if not encoding or encoding == "identity":
+        if len(body) > MAX_DECOMPRESSED:
+            raise UnexpectedResponse(f"a page of {len(body):,} bytes exceeds the limit of {MAX_DECOMPRESSED:,}")
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnexpectedResponse(f"the server sent an unsupported Content-Encoding {encoding!r}")
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    limit = min(MAX_DECOMPRESSED, max(len(body), 1) * MAX_RATIO)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise UnexpectedResponse(f"the server sent a corrupt {encoding} body ({exc}); retry later") from exc
+    if len(out) > limit:
+        raise UnexpectedResponse(
+            f"a {encoding} page inflates past {limit:,} bytes (ratio limit {MAX_RATIO}, size limit "
+            f"{MAX_DECOMPRESSED:,}); refusing it as a possible compression bomb"
+        )
+    return out
+
+
+def _id_hashes(ids: list[str]) -> bytes:
+    """64-bit digests of a page's ids, for counting unique ids without keeping the strings."""
+    import hashlib
+
+    out = bytearray()
+    for i in ids:
+        out += hashlib.blake2b(i.encode(), digest_size=8).digest()
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------- decoder
+def decoder_main(inbox: Connection, to_writer: Connection) -> None:
+    _become_worker()
+    from importer.sources import decode_page
+
+    while True:
+        try:
+            header = inbox.recv_bytes()
+            body = inbox.recv_bytes()
+        except (EOFError, OSError):
+            break
+        page_id, lib_index, kind, stream, library_source_id, offset, encoding = _decode(header)
+        try:
+            page = decode_page(kind, stream, decompress(body, encoding), library_source_id)
+            if page.offset < 0:  # the server did not say: it is the offset we asked for
+                page.offset = offset
+            message = _encode(("page", page_id, lib_index, page, _id_hashes(page.ids)))
+        except ImporterError as exc:
+            message = _encode(("error", page_id, type(exc).__name__, str(exc)))
+        except Exception as exc:  # a decoder bug must not look like a hang
+            message = _encode(("error", page_id, "DecodeError", f"could not decode a {stream} page: {exc!r}"))
+        del body
+        try:
+            to_writer.send_bytes(message)
+        except (BrokenPipeError, OSError):
+            break
+
+
+# ----------------------------------------------------------------------------- writer
+def writer_main(
+    settings: WriterSettings, from_decoders: list[Connection], control: Connection, events: Connection
+) -> None:
+    _become_worker()
+    from importer.sources.base import DecodedPage
+    from importer.store import Writer, connect
+
+    page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage, bytes])
+    inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+    send_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with send_lock:
+            events.send_bytes(_encode(message))
+
+    def drain() -> None:
+        """Move messages from the pipes into the inbox; forward page summaries at once."""
+        sources = [*from_decoders, control]
+        while control in sources:
+            for conn in wait(sources):
+                assert isinstance(conn, Connection)
+                try:
+                    data = conn.recv_bytes()
+                except (EOFError, OSError):
+                    sources.remove(conn)
+                    continue
+                if data[1:2] == b"\xa4" and data[2:6] == b"page":  # ("page", ...)
+                    _, page_id, lib_index, page, hashes = page_decoder.decode(data)
+                    send(("decoded", page_id, page.offset, page.count, page.total, page.leaf_total, hashes))
+                    inbox.put(("page", page_id, lib_index, page))
+                else:
+                    inbox.put(tuple(_decode(data)))
+        inbox.put(None)  # the main process went away: stop without committing
+
+    threading.Thread(target=drain, name="writer-drain", daemon=True).start()
+
+    try:
+        writer = Writer(connect(settings.db_path, cache_mb=settings.cache_mb))
+    except ImporterError as exc:
+        send(("fatal", type(exc).__name__, str(exc)))
+        return
+
+    libraries: dict[int, int] = {}  # run's library index -> libraries.id
+    runs: dict[int, int] = {}  # library index -> runs.id
+    in_tx = False
+    pending_rows = 0
+    pending_pages: list[int] = []
+    last_commit = time.monotonic()
+    commits = 0
+
+    def begin() -> None:
+        nonlocal in_tx
+        if not in_tx:
+            writer.begin()
+            in_tx = True
+
+    def commit() -> None:
+        nonlocal in_tx, pending_rows, last_commit, commits, pending_pages
+        if in_tx:
+            writer.commit()
+            commits += 1
+            in_tx = False
+            send(("committed", pending_pages, commits))
+        pending_rows = 0
+        pending_pages = []
+        last_commit = time.monotonic()
+
+    try:
+        while True:
+            try:
+                message = inbox.get(timeout=settings.commit_interval if in_tx else None)
+            except queue.Empty:
+                commit()
+                continue
+            if message is None:
+                break  # no commit: an unfinished transaction rolls back with the connection
+            tag = message[0]
+            if tag == "page":
+                _, page_id, lib_index, page = message
+                begin()
+                counts = writer.write_page(
+                    libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
+                )
+                rows = len(page.shows) + len(page.seasons) + len(page.episodes) + len(page.files)
+                pending_rows += rows
+                pending_pages.append(page_id)
+                send(("written", page_id, lib_index, page.stream, page.count, counts.written, counts.unchanged))
+                if pending_rows >= settings.commit_rows or time.monotonic() - last_commit > settings.commit_interval:
+                    commit()
+            elif tag == "error":
+                send(message)
+            elif tag == "open":
+                _, server, library_list, mode = message
+                begin()
+                server_id = writer.ensure_server(*server)
+                for index, source_id, title in library_list:
+                    libraries[index] = writer.ensure_library(server_id, source_id, title, "show")
+                    runs[index] = writer.start_run(libraries[index], mode)
+                commit()
+                send(("opened", {str(k): v for k, v in libraries.items()}))
+            elif tag == "finish":
+                _, lib_index, status, reason, counts = message
+                begin()
+                unlinked = writer.link(libraries[lib_index]) if status == "done" else 0
+                writer.finish_run(runs[lib_index], status, reason, counts)
+                commit()
+                writer.ensure_indexes()
+                send(("finished", lib_index, unlinked))
+            elif tag == "flush":
+                commit()
+                send(("flushed",))
+            elif tag == "stop":
+                commit()
+                break
+    except ImporterError as exc:
+        send(("fatal", type(exc).__name__, str(exc)))
+    except Exception as exc:  # report, don't hang the main process
+        send(("fatal", "StoreError", f"the writer failed: {exc!r}"))
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+# ----------------------------------------------------------------------------- main side
+class WorkerPool:
+    """Starts the workers, feeds them pages, and turns their messages into asyncio events."""
+
+    def __init__(self, settings: WriterSettings, decoders: int = 1) -> None:
+        self.settings = settings
+        self.n_decoders = max(1, decoders)
+        self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._processes: list[multiprocessing.process.BaseProcess] = []
+        self._senders: list[queue.Queue[tuple[bytes, bytes] | None]] = []
+        self._threads: list[threading.Thread] = []
+        self._control: Connection | None = None
+        self._next = 0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        decoder_out: list[Connection] = []
+        child_ends: list[Connection] = []
+        for n in range(self.n_decoders):
+            page_r, page_w = ctx.Pipe(duplex=False)
+            rows_r, rows_w = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=decoder_main, args=(page_r, rows_w), name=f"importer-decoder-{n}", daemon=True)
+            proc.start()
+            self._processes.append(proc)
+            child_ends += [page_r, rows_w]
+            decoder_out.append(rows_r)
+            sendq: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
+            self._senders.append(sendq)
+            thread = threading.Thread(target=_sender, args=(page_w, sendq), name=f"importer-send-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        control_r, control_w = ctx.Pipe(duplex=False)
+        events_r, events_w = ctx.Pipe(duplex=False)
+        writer = ctx.Process(
+            target=writer_main,
+            args=(self.settings, decoder_out, control_r, events_w),
+            name="importer-writer",
+            daemon=True,
+        )
+        writer.start()
+        self._processes.append(writer)
+        for conn in [*child_ends, *decoder_out, control_r, events_w]:
+            conn.close()  # only the children hold these now, so EOF reaches everyone
+        self._control = control_w
+        reader = threading.Thread(target=_reader, args=(events_r, loop, self.events), name="importer-events", daemon=True)
+        reader.start()
+        self._threads.append(reader)
+
+    def send_page(self, header: tuple[Any, ...], body: bytes) -> None:
+        self._senders[self._next % self.n_decoders].put((_encode(header), body))
+        self._next += 1
+
+    def control(self, *message: Any) -> None:
+        assert self._control is not None
+        try:
+            self._control.send_bytes(_encode(message))
+        except (BrokenPipeError, OSError) as exc:
+            raise StoreError("the writer process is gone; see the messages above and run again") from exc
+
+    def writer_alive(self) -> bool:
+        return bool(self._processes) and self._processes[-1].is_alive()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask the writer to commit and stop, then end every worker."""
+        for sendq in self._senders:
+            sendq.put(None)
+        if self._control is not None:
+            with contextlib.suppress(Exception):
+                self._control.send_bytes(_encode(("stop",)))
+            self._control.close()
+            self._control = None
+        await asyncio.get_running_loop().run_in_executor(None, self._join, timeout)
+
+    def kill(self) -> None:
+        for proc in self._processes:
+            if proc.is_alive():
+                proc.kill()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for proc in reversed(self._processes):
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
+
+
+def _sender(conn: Connection, sendq: queue.Queue[tuple[bytes, bytes] | None]) -> None:
+    """Blocking pipe writes happen here, never on the event loop."""
+    while (item := sendq.get()) is not None:
+        try:
+            conn.send_bytes(item[0])
+            conn.send_bytes(item[1])
+        except (BrokenPipeError, OSError):
+            break
+    conn.close()
+
+
+def _reader(conn: Connection, loop: asyncio.AbstractEventLoop, events: asyncio.Queue[tuple[Any, ...]]) -> None:
+    put: Callable[[tuple[Any, ...]], None] = events.put_nowait
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            break
+        try:
+            loop.call_soon_threadsafe(put, tuple(_decode(data)))
+        except RuntimeError:  # the loop is closed
+            break
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(put, ("exited",))
+
+
+__all__ = ["WorkerPool", "WriterSettings", "decompress"]
