@@ -156,7 +156,9 @@ class RetryPolicy:
         """True for statuses worth another try: 429 and 5xx (not 501/505)."""
         return status == 429 or (500 <= status <= 599 and status not in _PERMANENT_5XX)
 
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         cap = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         jittered = (rng or random).uniform(0.0, cap)
@@ -370,8 +372,7 @@ def decompress_body(
         )
     if not decoder.eof:
         raise UnexpectedResponse(
-            f"{url}: the compressed response ends early; retry, and if it persists connect "
-            "without a proxy",
+            f"{url}: the compressed response ends early; retry, and if it persists connect without a proxy",
             url=url,
         )
     return out
@@ -385,6 +386,11 @@ class HttpStats:
     retries: int = 0
     bytes_received: int = 0  # body bytes off the wire (compressed when compressed)
     started: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def bytes(self) -> int:
+        """Alias of ``bytes_received`` (the run summary's name)."""
+        return self.bytes_received
 
     def as_dict(self) -> dict[str, int]:
         return {"requests": self.requests, "retries": self.retries, "bytes_received": self.bytes_received}
@@ -486,7 +492,7 @@ class HttpClient:
         connector = aiohttp.TCPConnector(
             # the gate does the limiting; headroom so a discovery call never waits for the pool
             limit=self.limit.maximum + 2,
-            ssl=None if self.verify_tls else False,
+            ssl=self.verify_tls,  # True: verify with the default context
             ttl_dns_cache=300,
         )
         self._session = aiohttp.ClientSession(
@@ -544,7 +550,9 @@ class HttpClient:
             await self._gate.acquire()
             started = loop.time()
             try:
-                page, retry_after_header = await self._once(self._session, url, params, headers, shown, attempt)
+                page, retry_after_header = await self._once(
+                    self._session, url, params, headers, shown=shown, attempt=attempt
+                )
             except _TooLarge:
                 raise UnexpectedResponse(
                     f"{shown}: the response is larger than {self.max_body // MiB} MiB; this is not "
@@ -557,9 +565,7 @@ class HttpClient:
                 self.limit.on_overload(started, loop.time())
                 failure, failure_exc = _describe(exc), exc
             except aiohttp.ClientError as exc:
-                raise TransportError(
-                    f"{shown}: {_describe(exc)}: check the URL", url=shown
-                ) from exc
+                raise TransportError(f"{shown}: {_describe(exc)}: check the URL", url=shown) from exc
             else:
                 status = page.status
                 if not RetryPolicy.retries_status(status):
@@ -578,9 +584,16 @@ class HttpClient:
             elapsed = loop.time() - first
             delay = self.retry.delay(attempt, retry_after, self._rng)
             if attempt >= self.retry.attempts or elapsed + delay > self.retry.max_elapsed:
-                raise self._exhausted(shown, failure, status, attempt, elapsed, retry_after) from failure_exc
+                raise self._exhausted(
+                    shown,
+                    failure=failure,
+                    status=status,
+                    attempts=attempt,
+                    elapsed=elapsed,
+                    retry_after=retry_after,
+                ) from failure_exc
             self.stats.retries += 1
-            log.warning(
+            log.info(
                 "%s: %s; retry %s of %s in %.1f s", shown, failure, attempt, self.retry.attempts - 1, delay
             )
             await asyncio.sleep(delay)
@@ -591,6 +604,7 @@ class HttpClient:
         url: str,
         params: Mapping[str, str],
         headers: Mapping[str, str],
+        *,
         shown: str,
         attempt: int,
     ) -> tuple[FetchedPage, str | None]:
@@ -636,7 +650,7 @@ class HttpClient:
         if "html" in ctype or "xml" in ctype or _looks_like_markup(page.body, page.content_encoding):
             raise UnexpectedResponse(
                 f"{page.url}: expected JSON but got {ctype or 'markup'}; this looks like a login "
-                "page or a proxy: check the URL",
+                "page or a proxy; check the URL",
                 url=page.url,
                 status=page.status,
             )
@@ -674,6 +688,7 @@ class HttpClient:
     def _exhausted(
         self,
         shown: str,
+        *,
         failure: str,
         status: int | None,
         attempts: int,
@@ -707,4 +722,3 @@ class HttpClient:
             "URL, or pass --insecure if the server uses a self-signed certificate",
             url=shown,
         )
-

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from importer import errors
-from importer.http import HttpClient
+from importer.http import HttpClient, RetryPolicy
 from importer.progress import Progress
-from importer.sources import detect_kind, make_source
+from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
 from importer.workers import WorkerPool, WriterSettings
 
@@ -76,6 +76,8 @@ class SyncResult:
     bytes: int
     seconds: float
     commits: int
+    #: peak resident memory of each process of the run, in kB ("main", "writer", "decoder-…")
+    peak_rss_kb: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -130,6 +132,7 @@ class Importer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self._commits = 0
+        self._peak_rss_kb: dict[str, int] = {}
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
@@ -148,15 +151,17 @@ class Importer:
             bytes=stats.bytes,
             seconds=time.monotonic() - started,
             commits=self._commits,
+            peak_rss_kb={"main": _peak_rss_kb(), **self._peak_rss_kb},
         )
 
     async def _connect(self) -> tuple[Source, HttpClient]:
         opts = self.options
-        kind = opts.kind
-        if kind == "auto":
-            async with HttpClient(self.url, verify_tls=opts.verify_tls) as probe:
-                kind = await detect_kind(probe)
-        source = make_source(kind)
+        if opts.kind == "auto":
+            # A wrong URL should fail fast here, not after a full retry budget.
+            async with HttpClient(self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)) as probe:
+                source = await detect_source(probe, self.url)
+        else:
+            source = make_source(opts.kind, self.url)
         if opts.page_size:
             source.page_size = opts.page_size
         http = HttpClient(
@@ -197,10 +202,13 @@ class Importer:
                 self._schedule(stream, 0, stream.page_size, with_total=True)
             await self._event_loop(len(libraries))
             await pool.stop()
-        except BaseException:
+            self._peak_rss_kb = pool.peak_rss_kb
+        except BaseException as exc:
             for task in self._tasks:
                 task.cancel()
             await pool.stop(timeout=5)
+            if isinstance(exc, errors.ImporterError):
+                self.progress.error(str(exc))
             raise
         finally:
             self.progress.finish()
@@ -269,7 +277,7 @@ class Importer:
             self._room.release()
             raise
         header = (page_id, stream.lib, self._source.kind, stream.kind, stream.library.source_id, page.offset,
-                  fetched.content_encoding)  # fmt: skip
+                  with_total, fetched.content_encoding)  # fmt: skip
         self._pool.send_page(header, fetched.body)
 
     def _on_decoded(
@@ -325,6 +333,7 @@ class Importer:
         stream.planned_to = stream.items = stream.leaf_total = 0
         stream.hashes = bytearray()
         stream.probing = False
+        self.progress.restart_stream(stream.library.title, stream.kind)
         self._schedule(stream, 0, stream.page_size, with_total=True)
 
     def _on_written(
@@ -360,6 +369,12 @@ class Importer:
             "finish", lib, result.status, result.reason,
             {"written": result.written, "unchanged": result.unchanged, **result.totals},
         )  # fmt: skip
+
+
+def _peak_rss_kb() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _select(libraries: list[LibraryInfo], wanted: tuple[str, ...]) -> list[LibraryInfo]:

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import gc
 import multiprocessing
+import os
 import queue
 import signal
 import sys
@@ -97,6 +98,12 @@ def decompress(body: bytes, encoding: str | None) -> bytes:
     return out
 
 
+def _peak_rss_kb() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _id_hashes(ids: list[str]) -> bytes:
     """64-bit digests of a page's ids, for counting unique ids without keeping the strings."""
     import hashlib
@@ -118,9 +125,10 @@ def decoder_main(inbox: Connection, to_writer: Connection) -> None:
             body = inbox.recv_bytes()
         except (EOFError, OSError):
             break
-        page_id, lib_index, kind, stream, library_source_id, offset, encoding = _decode(header)
+        page_id, lib_index, kind, stream, library_source_id, offset, with_total, encoding = _decode(header)
         try:
-            page = decode_page(kind, stream, decompress(body, encoding), library_source_id)
+            raw = decompress(body, encoding)
+            page = decode_page(kind, stream, raw, library_source_id, with_total=with_total)
             if page.offset < 0:  # the server did not say: it is the offset we asked for
                 page.offset = offset
             message = _encode(("page", page_id, lib_index, page, _id_hashes(page.ids)))
@@ -132,7 +140,9 @@ def decoder_main(inbox: Connection, to_writer: Connection) -> None:
         try:
             to_writer.send_bytes(message)
         except (BrokenPipeError, OSError):
-            break
+            return
+    with contextlib.suppress(BrokenPipeError, OSError):
+        to_writer.send_bytes(_encode(("rss", f"decoder-{os.getpid()}", _peak_rss_kb())))
 
 
 # ----------------------------------------------------------------------------- writer
@@ -154,7 +164,7 @@ def writer_main(
     def drain() -> None:
         """Move messages from the pipes into the inbox; forward page summaries at once."""
         sources = [*from_decoders, control]
-        while control in sources:
+        while sources:
             for conn in wait(sources):
                 assert isinstance(conn, Connection)
                 try:
@@ -168,7 +178,9 @@ def writer_main(
                     inbox.put(("page", page_id, lib_index, page))
                 else:
                     inbox.put(tuple(_decode(data)))
-        inbox.put(None)  # the main process went away: stop without committing
+        # Every pipe is closed: after a "stop" this ends a clean shutdown; without one,
+        # the main process went away, and the open transaction is dropped, not committed.
+        inbox.put(None)
 
     threading.Thread(target=drain, name="writer-drain", daemon=True).start()
 
@@ -211,7 +223,7 @@ def writer_main(
                 commit()
                 continue
             if message is None:
-                break  # no commit: an unfinished transaction rolls back with the connection
+                break  # no commit here: an unfinished transaction rolls back with the connection
             tag = message[0]
             if tag == "page":
                 _, page_id, lib_index, page = message
@@ -225,7 +237,7 @@ def writer_main(
                 send(("written", page_id, lib_index, page.stream, page.count, counts.written, counts.unchanged))
                 if pending_rows >= settings.commit_rows or time.monotonic() - last_commit > settings.commit_interval:
                     commit()
-            elif tag == "error":
+            elif tag in ("error", "rss"):
                 send(message)
             elif tag == "open":
                 _, server, library_list, mode = message
@@ -248,8 +260,7 @@ def writer_main(
                 commit()
                 send(("flushed",))
             elif tag == "stop":
-                commit()
-                break
+                commit()  # then keep draining: the decoders' last words are on their way
     except ImporterError as exc:
         send(("fatal", type(exc).__name__, str(exc)))
     except Exception as exc:  # report, don't hang the main process
@@ -257,6 +268,8 @@ def writer_main(
     finally:
         with contextlib.suppress(Exception):
             writer.close()
+        with contextlib.suppress(Exception):
+            send(("rss", "writer", _peak_rss_kb()))
 
 
 # ----------------------------------------------------------------------------- main side
@@ -272,6 +285,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._control: Connection | None = None
         self._next = 0
+        #: peak RSS (kB) of each worker, reported as it exits
+        self.peak_rss_kb: dict[str, int] = {}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -332,6 +347,15 @@ class WorkerPool:
             self._control.close()
             self._control = None
         await asyncio.get_running_loop().run_in_executor(None, self._join, timeout)
+        await asyncio.sleep(0)  # let the reader thread's last callbacks run
+        self._collect_rss()
+
+    def _collect_rss(self) -> None:
+        """Keep the workers' peak RSS reports; other leftover events no longer matter."""
+        while not self.events.empty():
+            event = self.events.get_nowait()
+            if event[0] == "rss":
+                self.peak_rss_kb[event[1]] = event[2]
 
     def kill(self) -> None:
         for proc in self._processes:
@@ -348,6 +372,8 @@ class WorkerPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join(1)
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
 
 
 def _sender(conn: Connection, sendq: queue.Queue[tuple[bytes, bytes] | None]) -> None:

@@ -629,6 +629,15 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
             ordinal += 1
 
 
+def episode_time_bounds(show: Show) -> tuple[int, int, int, int]:
+    """(min addedAt, max addedAt, min updatedAt, max updatedAt) over a show's episodes,
+    bounds that hold without generating them (they mirror the formulas of ``_episodes``):
+    a server's date filters skip whole shows with them."""
+    first = BASE_TIME - 390 * 86400 + show.seed % (200 * 86400)
+    last = first + max(show.slot_count - 1, 0) * 3600
+    return first, last, first, last + 20 * 86400 - 1
+
+
 @functools.lru_cache(maxsize=4096)
 def _ymd_day(day: int) -> str:
     import datetime

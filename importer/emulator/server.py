@@ -29,7 +29,9 @@ from aiohttp import web
 from importer.emulator.library import Library, LibrarySpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ITEMS_KEY = "emulator.items"
+# Typed request keys: aiohttp 3.14 warns (NotAppKeyWarning) about plain string keys.
+_ITEMS_KEY = web.RequestKey("emulator.items", int)
+_COST_KEY = web.RequestKey("emulator.cost_us", float)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class LoggedRequest:
     bytes: int  # body bytes sent (after compression)
     started: float
     seconds: float
+    cost_us: float = 0.0  # server time charged: items x item_cost_us plus charge()
 
 
 @dataclass
@@ -111,6 +114,12 @@ class RequestLog:
 def listed(request: web.Request, items: int) -> None:
     """Record that this response lists ``items`` items (for the log and the item cost)."""
     request[_ITEMS_KEY] = request.get(_ITEMS_KEY, 0) + items
+
+
+def charge(request: web.Request, microseconds: float) -> None:
+    """Charge extra server time to this request (a COUNT(*), an expensive field), on top of
+    the per-item cost; the middleware sleeps it off and logs the total as ``cost_us``."""
+    request[_COST_KEY] = request.get(_COST_KEY, 0.0) + microseconds
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,10 @@ class EmulatedServer:
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=401, text="Unauthorized")
 
+    def is_public(self, path: str) -> bool:
+        """Whether ``path`` (without the base path) answers without a token."""
+        return path in self.public_paths
+
     # -------------------------------------------------------------- the application
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -183,7 +196,7 @@ class EmulatedServer:
             path = path[len(self.base_path) :] or "/"
         if self.controls.latency_ms:
             await asyncio.sleep(self.controls.latency_ms / 1000)
-        if path not in self.public_paths and not secrets.compare_digest(
+        if not self.is_public(path) and not secrets.compare_digest(
             (self.token_of(request) or "").encode(), self.token.encode()
         ):
             response: web.StreamResponse = self.unauthorized(request)
@@ -193,8 +206,9 @@ class EmulatedServer:
             except web.HTTPException as exc:
                 response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
         items = request.get(_ITEMS_KEY, 0)
-        if items and self.controls.item_cost_us:
-            await asyncio.sleep(items * self.controls.item_cost_us / 1e6)
+        cost_us = items * self.controls.item_cost_us + request.get(_COST_KEY, 0.0)
+        if cost_us > 0:
+            await asyncio.sleep(cost_us / 1e6)
         # The Date header follows the server's clock: incremental runs take watermarks from it.
         response.headers["Date"] = formatdate(self.controls.now(), usegmt=True)
         if (
@@ -216,6 +230,7 @@ class EmulatedServer:
                     bytes=len(body) if isinstance(body, bytes) else 0,
                     started=started,
                     seconds=time.time() - started,
+                    cost_us=cost_us,
                 )
             )
         return response

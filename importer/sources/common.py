@@ -44,8 +44,7 @@ def inflate(body: bytes, what: str) -> bytes:
         raise DecodeError(f"{what}: the gzip body is corrupt ({exc}); retry the run") from exc
     if inflater.unconsumed_tail:
         raise DecodeError(
-            f"{what}: the body inflates to more than {MAX_INFLATED_BYTES // 2**20} MB; "
-            "ask for smaller pages"
+            f"{what}: the body inflates to more than {MAX_INFLATED_BYTES // 2**20} MB; ask for smaller pages"
         )
     if not inflater.eof:
         raise DecodeError(f"{what}: the gzip body is truncated; retry the run")

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 import msgspec
 from msgspec import Struct, field
 
-from importer.errors import DecodeError
+from importer.errors import DecodeError, NotFoundError
 from importer.rows import Row
 from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
 from importer.sources.common import PRODUCT, VERSION, as_id, content_etag, decode_json, default_client_id
@@ -303,9 +303,10 @@ DECODERS: dict[str, Callable[[bytes, str], DecodedPage]] = {
 }
 
 
-def parse_identity(body: bytes) -> Identity:
-    """``/identity`` (public, no token needed): the server's machineIdentifier and version."""
-    return decode_json(_IDENTITY, body, "Plex /identity", "Plex").container
+def parse_identity(body: bytes, what: str = "Plex /identity") -> Identity:
+    """``/identity`` (public, no token needed) or ``/``: machineIdentifier and version
+    (and, from ``/`` only, friendlyName)."""
+    return decode_json(_IDENTITY, body, what, "Plex").container
 
 
 # ----------------------------------------------------------------------------- the source
@@ -322,7 +323,7 @@ class PlexSource:
     ) -> None:
         self.base_url = base_url
         self.client_id = client_id or default_client_id()
-        # /identity as fetched by kind detection, so that discover() need not ask again
+        # /identity as fetched by kind detection, the fallback for a server that refuses /
         self._identity_body = identity_body
 
     def auth_headers(self, token: str) -> dict[str, str]:
@@ -335,10 +336,15 @@ class PlexSource:
         }
 
     async def discover(self, http: HttpGet) -> tuple[ServerInfo, list[LibraryInfo]]:
-        body = self._identity_body
-        if body is None:
-            body = await http.get_bytes("/identity", headers=JSON)
-        identity = parse_identity(body)
+        # "/" names the server (friendlyName) besides its id and version; the public
+        # /identity that detection reads does not, so it is only the fallback.
+        try:
+            identity = parse_identity(await http.get_bytes("/", headers=JSON), "Plex /")
+        except NotFoundError:
+            body = self._identity_body
+            if body is None:
+                body = await http.get_bytes("/identity", headers=JSON)
+            identity = parse_identity(body)
         paging = {"X-Plex-Container-Start": "0", "X-Plex-Container-Size": str(PAGE_SIZE)}
         sections = decode_json(
             _SECTIONS,

@@ -121,8 +121,7 @@ def _store_error(exc: apsw.Error, path: str) -> StoreError:
         )
     elif isinstance(exc, apsw.IOError):
         message = (
-            f"the disk reported an I/O error on {path}: check the disk and the file system, then "
-            "run again"
+            f"the disk reported an I/O error on {path}: check the disk and the file system, then run again"
         )
     elif isinstance(exc, apsw.LockedError):
         message = f"a table of {path} is locked by this same process: this is a bug, please report it"

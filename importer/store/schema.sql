@@ -127,8 +127,10 @@ CREATE TABLE runs (
     started_at        INTEGER NOT NULL,
     finished_at       INTEGER,          -- NULL while running, or if the run was killed
     status            TEXT NOT NULL DEFAULT 'running',
-                                        -- 'running', 'done', 'failed', 'interrupted',
-                                        -- 'stopped' (mass-delete guard)
+                                        -- 'running', 'done', 'incomplete' (the listing
+                                        -- could not be proven complete: nothing deleted),
+                                        -- 'failed', 'interrupted', 'stopped' (mass-delete
+                                        -- guard)
     reason            TEXT,             -- why it failed or stopped, in plain words
     shows_written     INTEGER NOT NULL DEFAULT 0,  -- rows inserted or changed
     seasons_written   INTEGER NOT NULL DEFAULT 0,
@@ -152,4 +154,3 @@ CREATE INDEX IF NOT EXISTS episodes_by_season ON episodes (season_id, episode_nu
 CREATE INDEX IF NOT EXISTS episodes_by_guid ON episodes (guid) WHERE guid IS NOT NULL;
 CREATE INDEX IF NOT EXISTS seasons_by_show ON seasons (show_id, season_number);
 CREATE INDEX IF NOT EXISTS shows_by_guid ON shows (guid) WHERE guid IS NOT NULL;
-

@@ -1,0 +1,131 @@
+"""The read side: what ``importer status`` shows, and stored etags for the pipeline.
+
+Every function takes a connection, usually ``connect(path, readonly=True)``. In WAL mode
+reading never blocks the writer, nor waits for it: a reader sees the last commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import apsw
+
+from importer.store.connection import mapped_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    id: int
+    kind: str
+    machine_id: str
+    name: str | None
+    base_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    id: int
+    server_id: int
+    source_id: str
+    title: str | None
+    kind: str | None
+    shows: int
+    seasons: int
+    episodes: int
+    files: int
+    #: when the last run that finished with status 'done' ended (unix seconds), or None
+    last_synced_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    server_id: int
+    library_id: int | None
+    mode: str
+    started_at: int
+    finished_at: int | None
+    status: str
+    reason: str | None
+    shows_written: int
+    seasons_written: int
+    episodes_written: int
+    files_written: int
+    unchanged: int
+    deleted: int
+    requests: int
+    bytes: int
+    progress: str | None  # JSON
+
+
+def servers(conn: apsw.Connection) -> list[Server]:
+    with mapped_errors(conn.filename):
+        return [
+            Server(*row)
+            for row in conn.execute("SELECT id, kind, machine_id, name, base_url FROM servers ORDER BY id")
+        ]
+
+
+def _counts(conn: apsw.Connection, sql: str) -> dict[int, int]:
+    return {library_id: n for library_id, n in conn.execute(sql)}
+
+
+def libraries(conn: apsw.Connection) -> list[Library]:
+    """Every library with its row counts (grouped scans of the unique indexes; the file
+    count joins files to episodes, about 0.5 s per million files)."""
+    with mapped_errors(conn.filename):
+        shows = _counts(conn, "SELECT library_id, count(*) FROM shows GROUP BY library_id")
+        seasons = _counts(conn, "SELECT library_id, count(*) FROM seasons GROUP BY library_id")
+        episodes = _counts(conn, "SELECT library_id, count(*) FROM episodes GROUP BY library_id")
+        files = _counts(
+            conn,
+            "SELECT e.library_id, count(*) FROM media_files AS f JOIN episodes AS e ON e.id = f.episode_id "
+            "GROUP BY e.library_id",
+        )
+        synced = _counts(
+            conn,
+            "SELECT library_id, max(finished_at) FROM runs WHERE status = 'done' "
+            "AND library_id IS NOT NULL GROUP BY library_id",
+        )
+        return [
+            Library(
+                id,
+                server_id,
+                source_id,
+                title,
+                kind,
+                shows.get(id, 0),
+                seasons.get(id, 0),
+                episodes.get(id, 0),
+                files.get(id, 0),
+                synced.get(id),
+            )
+            for id, server_id, source_id, title, kind in conn.execute(
+                "SELECT id, server_id, source_id, title, kind FROM libraries ORDER BY server_id, id"
+            )
+        ]
+
+
+_RUN_COLUMNS = ", ".join(Run.__slots__)
+
+
+def last_runs(conn: apsw.Connection, limit: int = 10, *, library_id: int | None = None) -> list[Run]:
+    """The most recent runs first (of one library, or of all)."""
+    where, args = ("WHERE library_id = ?", (library_id, limit)) if library_id is not None else ("", (limit,))
+    with mapped_errors(conn.filename):
+        return [
+            Run(*row)
+            for row in conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?", args)
+        ]
+
+
+def stored_etags(
+    conn: apsw.Connection, library_id: int, table: Literal["shows", "seasons", "episodes"]
+) -> dict[str, Any]:
+    """{source_id: etag} of a library's items, for skipping unchanged items before they
+    are decoded (about 1 µs per item; ~150 MB of Python objects per million episodes)."""
+    if table not in ("shows", "seasons", "episodes"):
+        raise ValueError(f"not an item table: {table!r}")
+    with mapped_errors(conn.filename):
+        return dict(conn.execute(f"SELECT source_id, etag FROM {table} WHERE library_id = ?", (library_id,)))
