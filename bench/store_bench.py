@@ -251,13 +251,13 @@ def main(argv: list[str] | None = None) -> int:
                         times.setdefault(f"{name}.{key}", []).append(value)
                     for f in workdir.iterdir():
                         f.unlink()
-            for cpu in ("", ".cpu"):
-                times[f"writer.load+end{cpu}"] = [
+            for suffix in ("", ".cpu"):
+                times[f"writer.load+end{suffix}"] = [
                     a + b + c
                     for a, b, c in zip(
-                        times[f"writer.load{cpu}"],
-                        times[f"writer.link{cpu}"],
-                        times[f"writer.indexes{cpu}"],
+                        times[f"writer.load{suffix}"],
+                        times[f"writer.link{suffix}"],
+                        times[f"writer.indexes{suffix}"],
                         strict=True,
                     )
                 ]

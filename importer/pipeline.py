@@ -201,6 +201,8 @@ class Importer:
             for stream in streams:
                 self._schedule(stream, 0, stream.page_size, with_total=True)
             await self._event_loop(len(libraries))
+            pool.control("indexes")
+            await self._expect("indexed")
             await pool.stop()
             self._peak_rss_kb = pool.peak_rss_kb
         except BaseException as exc:
@@ -321,7 +323,8 @@ class Importer:
         self._schedule(stream, 0, 0, with_total=True)
 
     def _close_listing(self, stream: _Stream) -> None:
-        unique = len({stream.hashes[i : i + 8] for i in range(0, len(stream.hashes), 8)})
+        digests = bytes(stream.hashes)
+        unique = len({digests[i : i + 8] for i in range(0, len(digests), 8)})
         stream.complete = unique == stream.total_before == stream.total_after
         if stream.complete or stream.listing >= MAX_LISTINGS:
             stream.finished = True
@@ -365,10 +368,8 @@ class Importer:
         if not result.complete:
             result.reason = "the library kept changing while it was listed; run again to complete it"
         self.progress.library_done(result.title)
-        self._pool.control(
-            "finish", lib, result.status, result.reason,
-            {"written": result.written, "unchanged": result.unchanged, **result.totals},
-        )  # fmt: skip
+        stats = self._http.stats
+        self._pool.control("finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes})
 
 
 def _peak_rss_kb() -> int:

@@ -151,7 +151,7 @@ def writer_main(
 ) -> None:
     _become_worker()
     from importer.sources.base import DecodedPage
-    from importer.store import Writer, connect
+    from importer.store import Writer, WriteCounts, connect
 
     page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage, bytes])
     inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
@@ -192,6 +192,7 @@ def writer_main(
 
     libraries: dict[int, int] = {}  # run's library index -> libraries.id
     runs: dict[int, int] = {}  # library index -> runs.id
+    totals: dict[int, WriteCounts] = {}  # library index -> what this run wrote
     in_tx = False
     pending_rows = 0
     pending_pages: list[int] = []
@@ -231,6 +232,7 @@ def writer_main(
                 counts = writer.write_page(
                     libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
                 )
+                totals[lib_index] = totals.get(lib_index, WriteCounts()) + counts
                 rows = len(page.shows) + len(page.seasons) + len(page.episodes) + len(page.files)
                 pending_rows += rows
                 pending_pages.append(page_id)
@@ -249,13 +251,18 @@ def writer_main(
                 commit()
                 send(("opened", {str(k): v for k, v in libraries.items()}))
             elif tag == "finish":
-                _, lib_index, status, reason, counts = message
+                _, lib_index, status, reason, http_counts = message
                 begin()
-                unlinked = writer.link(libraries[lib_index]) if status == "done" else 0
+                # Link even an incomplete run: no episode may keep a NULL parent.
+                unlinked = writer.link(libraries[lib_index]).unlinked
+                counts = totals.get(lib_index, WriteCounts()).as_run_counts() | http_counts
                 writer.finish_run(runs[lib_index], status, reason, counts)
                 commit()
-                writer.ensure_indexes()
                 send(("finished", lib_index, unlinked))
+            elif tag == "indexes":
+                # Once, after every library: indexes built during a bulk load slow it down.
+                writer.ensure_indexes()
+                send(("indexed",))
             elif tag == "flush":
                 commit()
                 send(("flushed",))

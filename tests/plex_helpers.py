@@ -57,8 +57,10 @@ def plex_xml(url: str, path: str, **headers: str) -> ET.Element:
 
 # ----------------------------------------------------------------------------- measurement
 _SERVER = """
-import asyncio, sys
+import asyncio, gc, os, sys
 from importer.emulator.library import LibrarySpec
+if os.environ.get("PLEX_NO_GC"):
+    gc.disable()
 from importer.emulator.plex import PlexServer
 
 async def main() -> None:

@@ -388,6 +388,19 @@ def test_changed_etag_rewrites_the_row_and_replaces_its_files(writer: Writer, li
     assert after["seasons"] == before["seasons"]
 
 
+def test_overlapping_pages(writer: Writer, library: int) -> None:
+    # offset paging over a changing library repeats items across pages
+    first = writer.write_page(library, episodes=[episode("1", "10", None), episode("2", "10", None)])
+    again = writer.write_page(
+        library,
+        episodes=[episode("2", "10", None), episode("3", "10", None)],
+        files=[media_file("2", "p2"), media_file("3", "p3")],
+    )
+    assert (first.episodes, again.episodes, again.unchanged, again.files) == (2, 1, 1, 1)
+    assert writer.conn.execute("SELECT group_concat(source_id) FROM episodes ORDER BY id").get == "1,2,3"
+    assert writer.conn.execute("SELECT group_concat(source_id) FROM media_files").get == "p3"
+
+
 def test_null_etag_is_always_rewritten(writer: Writer, library: int) -> None:
     writer.write_page(library, shows=[show("10", etag=None)])
     assert writer.write_page(library, shows=[show("10", etag=None, title="New")]).shows == 1
@@ -586,6 +599,10 @@ def test_status_queries(db: Path, writer: Writer, library: int) -> None:
         ("Empty", 0, 0, 0, 0, None),
     ]
     assert queries.stored_etags(ro, library, "shows") == {"10": "s1", "20": "s1"}
+    report = queries.status_report(db)
+    assert "plex server 'Home'" in report
+    assert "'TV Shows': 2 shows, 3 seasons, 4 episodes, 5 files; last complete sync 1970-01-01" in report
+    assert f"#{run} " in report and ": done (" in report
     with pytest.raises(ValueError):
         queries.stored_etags(ro, library, "runs")  # type: ignore[arg-type]
     ro.close()

@@ -116,12 +116,16 @@ def _ymd(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
 
 
+@functools.cache
+def _clock() -> list[str]:
+    """``THH:mm:ss.`` for every second of a day (5 MB, built once: dates are on the hot path)."""
+    return [f"T{h:02d}:{m:02d}:{s:02d}." for h in range(24) for m in range(60) for s in range(60)]
+
+
 def jf_date(ts: int, fraction: int = 0) -> str:
     """``yyyy-MM-ddTHH:mm:ss.fffffffZ`` (``JsonDateTimeConverter``): 7 digits, always."""
     day, sec = divmod(ts, 86400)
-    hour, rest = divmod(sec, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{_ymd(day)}T{hour:02d}:{minute:02d}:{second:02d}.{fraction:07d}Z"
+    return f"{_ymd(day)}{_clock()[sec]}{fraction:07d}Z"
 
 
 def _fraction(ts: int) -> int:
@@ -143,6 +147,19 @@ def jf_etag(saved_at: int) -> str:
 def name_guid(text: str) -> str:
     """A stable 32-hex id for things that are not generated items (libraries, people, users)."""
     return _guid_n(hashlib.md5(text.encode(), usedforsecurity=False).digest())
+
+
+_M64: Final = (1 << 64) - 1
+_C1: Final = 0xBF58476D1CE4E5B9
+_C2: Final = 0x94D049BB133111EB
+
+
+def last_round(state: int, part: int) -> int:
+    """``mix(*parts, part)`` given ``state = mix(*parts)``: mix is a fold, so the state after
+    the first parts is its value, and a per-show state leaves one round per episode."""
+    h = (state ^ part) * _C1 & _M64
+    h = (h ^ (h >> 31)) * _C2 & _M64
+    return h ^ (h >> 29)
 
 
 def _hex_id(seed: int, kind: int, n: int) -> str:
@@ -249,6 +266,7 @@ class _ShowFrags:
     """Pre-encoded pieces of one show, shared by its series, season and episode items."""
 
     series_id: str
+    id_states: tuple[int, int]  # mix(seed, 53), mix(seed, 63): episode ids need one round more
     name: str  # JSON string
     user_key: str  # UserData Key: the TVDB id, else the item id
     primary_tag: str
@@ -276,12 +294,12 @@ class _IdIndex:
         shows = array("I")
         poss = array("I")
         for show in lib.shows:
-            seed = show.seed
+            state = mix(show.seed, 53)
             pos = 0
             for ordinal, flag in enumerate(slot_flags(show, lib.spec.shape)):
                 if flag == DOUBLE_SECOND:  # Jellyfin lists a double episode once
                     continue
-                keys.append(mix(seed, 53, ordinal))  # the first half of library.jellyfin_id(3, …)
+                keys.append(last_round(state, ordinal))  # the first half of jellyfin_id(3, …)
                 shows.append(show.index)
                 poss.append(pos)
                 pos += 1
@@ -870,6 +888,7 @@ class JellyfinServer(EmulatedServer):
         series_image = f',"SeriesPrimaryImageTag":"{primary}"'
         return _ShowFrags(
             series_id=series_id,
+            id_states=(mix(show.seed, 53), mix(show.seed, 63)),
             name=name,
             user_key=show.ids.tvdb or series_id,
             primary_tag=primary,
@@ -894,9 +913,9 @@ class JellyfinServer(EmulatedServer):
         """Episodes as BaseItemDto JSON, in DtoService's property order. Each item is one
         join of pre-encoded pieces; a field that was not asked for costs one test."""
         library = self.libs[lib_index][2]
-        jid = library.jellyfin_id
         esc = self.escape
         path_json = self._path_json
+        c1, c2, m64 = _C1, _C2, _M64
         fields = r.fields
         want_etag = "Etag" in fields
         want_created = "DateCreated" in fields
@@ -923,17 +942,24 @@ class JellyfinServer(EmulatedServer):
         sid = self._sid
         channel = self._channel
         null_season = ',"SeasonId":null' if self.null_guids else ""
-        join = "".join
         append = out.append
         cur = -1
         sf = self.show_frags(lib_index, 0) if library.shows else None
+        s1 = s2 = 0
         n = 0
         for ep in eps:
             if ep.show_index != cur:
                 cur = ep.show_index
                 sf = self.show_frags(lib_index, cur)
+                s1, s2 = sf.id_states
             assert sf is not None
-            eid = jid(3, cur, ep.ordinal)
+            # library.jellyfin_id(3, show, ordinal), with last_round() inlined (the hot path).
+            o = ep.ordinal
+            h = (s1 ^ o) * c1 & m64
+            h = (h ^ (h >> 31)) * c2 & m64
+            g = (s2 ^ o) * c1 & m64
+            g = (g ^ (g >> 31)) * c2 & m64
+            eid = f"{h ^ (h >> 29):016x}{g ^ (g >> 29):016x}"
             files = ep.files
             first = files[0] if files else None
             sn = ep.season_number
@@ -958,58 +984,36 @@ class JellyfinServer(EmulatedServer):
             else:
                 inherited = own_image = ""
                 blur = sf.ep_blur_series
+            etag_f = ',"Etag":"' + etag + '"' if want_etag else ""
+            created = ',"DateCreated":"' + jf_date(ep.added_at, _fraction(ep.added_at)) + '"' if want_created else ""
+            container = ',"Container":"' + first.container + '"' if first is not None else ""
+            sort = f',"SortName":"{sn:03d} - {number:04d} - ' + title[1:] if want_sort else ""
+            premiere = ',"PremiereDate":"' + air + 'T00:00:00.0000000Z"' if air else ""
+            urls = _external_urls(ids.imdb, ids.tmdb, ids.tvdb, "tv") if want_urls else ""
+            sources = self._media_sources(ep, eid, path, etag) if want_sources else ""
+            path_f = ',"Path":' + path if want_path and first is not None else ""
+            overview = ',"Overview":' + esc(ep.summary) if want_overview and ep.summary is not None else ""
+            runtime = f',"RunTimeTicks":{ms * 10_000}' if ms is not None else ""
+            year = ',"ProductionYear":' + air[:4] if air else ""
+            end = f',"IndexNumberEnd":{ep.episode_number_end}' if ep.episode_number_end else ""
+            provider = _provider_ids(ids.imdb, ids.tmdb, ids.tvdb) if want_ids else ""
+            parent = self._parent_frag(sf, ep) if want_parent else ""
+            people = self._episode_people(ep) if want_people else ""
+            user_data = _user_data(f"{sf.user_key}{sn:03d}{number:03d}", eid) if user else ""
+            season = sf.ep_season[sn] if in_season else null_season
+            season_name = sf.ep_season_name[sn] if in_season else ""
+            streams = _media_streams(first) if want_streams and first is not None else ""
+            parts = _part_count(files) if len(files) > 1 else ""
+            versions = _source_count(files) if want_count and len(files) > 1 else ""
+            location = _VIRTUAL_TAIL if ep.virtual else _FILE_TAIL
+            # One BUILD_STRING, in DtoService's property order (and no tuple for the GC).
             append(
-                join(
-                    (
-                        '{"Name":',
-                        title,
-                        sid,
-                        ',"Id":"',
-                        eid,
-                        '"',
-                        ',"Etag":"' + etag + '"' if want_etag else "",
-                        ',"DateCreated":"' + jf_date(ep.added_at, _fraction(ep.added_at)) + '"' if want_created else "",
-                        can,
-                        ',"Container":"' + first.container + '"' if first is not None else "",
-                        f',"SortName":"{sn:03d} - {number:04d} - ' + title[1:] if want_sort else "",
-                        ',"PremiereDate":"' + air + 'T00:00:00.0000000Z"' if air else "",
-                        _external_urls(ids.imdb, ids.tmdb, ids.tvdb, "tv") if want_urls else "",
-                        self._media_sources(ep, eid, path, etag) if want_sources else "",
-                        ',"Path":' + path if want_path and first is not None else "",
-                        channel,
-                        ',"Overview":' + esc(ep.summary) if want_overview and ep.summary is not None else "",
-                        lists1,
-                        f',"RunTimeTicks":{ms * 10_000}' if ms is not None else "",
-                        ',"ProductionYear":' + air[:4] if air else "",
-                        f',"IndexNumber":{number}',
-                        f',"IndexNumberEnd":{ep.episode_number_end}' if ep.episode_number_end else "",
-                        f',"ParentIndexNumber":{sn}',
-                        trailers,
-                        _provider_ids(ids.imdb, ids.tmdb, ids.tvdb) if want_ids else "",
-                        ',"IsFolder":false',
-                        self._parent_frag(sf, ep) if want_parent else "",
-                        ',"Type":"Episode"',
-                        self._episode_people(ep) if want_people else "",
-                        lists2,
-                        inherited,
-                        _user_data(f"{sf.user_key}{sn:03d}{number:03d}", eid) if user else "",
-                        sf.ep_series,
-                        sf.ep_season[sn] if in_season else null_season,
-                        tags,
-                        sf.ep_series_image,
-                        sf.ep_season_name[sn] if in_season else "",
-                        _media_streams(first) if want_streams and first is not None else "",
-                        ',"VideoType":"VideoFile"',
-                        _part_count(files) if len(files) > 1 else "",
-                        _source_count(files) if want_count and len(files) > 1 else "",
-                        own_image,
-                        blur,
-                        chapters,
-                        ',"LocationType":"Virtual","MediaType":"Video"}'
-                        if ep.virtual
-                        else ',"LocationType":"FileSystem","MediaType":"Video"}',
-                    )
-                )
+                f'{{"Name":{title}{sid},"Id":"{eid}"{etag_f}{created}{can}{container}{sort}{premiere}{urls}'
+                f"{sources}{path_f}{channel}{overview}{lists1}{runtime}{year}"
+                f',"IndexNumber":{number}{end},"ParentIndexNumber":{sn}{trailers}{provider}'
+                f',"IsFolder":false{parent},"Type":"Episode"{people}{lists2}{inherited}{user_data}'
+                f"{sf.ep_series}{season}{tags}{sf.ep_series_image}{season_name}{streams}"
+                f',"VideoType":"VideoFile"{parts}{versions}{own_image}{blur}{chapters}{location}'
             )
             n += 1
         if want_people:
@@ -1056,26 +1060,10 @@ class JellyfinServer(EmulatedServer):
         # already escaped path: escaping leaves "/" and "." alone.
         name = '"' + path[path.rindex("/") + 1 : path.rindex(".")] + '"'
         bitrate = f.size_bytes * 8000 // max(f.duration_ms, 1)
-        return "".join(
-            (
-                '{"Protocol":"File","Id":"',
-                source_id,
-                '","Path":',
-                path,
-                ',"Type":"Default","Container":"',
-                f.container,
-                '","Size":',
-                str(f.size_bytes),
-                ',"Name":',
-                name,
-                ',"IsRemote":false,"ETag":"',
-                etag,
-                '"',
-                ticks,
-                _source_middle(f.video_codec, f.audio_codec, f.width, f.height),
-                str(bitrate),
-                _SOURCE_TAIL,
-            )
+        middle = _source_middle(f.video_codec, f.audio_codec, f.width, f.height)
+        return (
+            f'{{"Protocol":"File","Id":"{source_id}","Path":{path},"Type":"Default","Container":"{f.container}"'
+            f',"Size":{f.size_bytes},"Name":{name},"IsRemote":false,"ETag":"{etag}"{ticks}{middle}{bitrate}{_SOURCE_TAIL}'
         )
 
     def _episode_people(self, ep: Episode) -> str:
@@ -1976,6 +1964,8 @@ def _source_middle(vcodec: str, acodec: str, width: int, height: int) -> str:
     )
 
 
+_FILE_TAIL: Final = ',"LocationType":"FileSystem","MediaType":"Video"}'
+_VIRTUAL_TAIL: Final = ',"LocationType":"Virtual","MediaType":"Video"}'
 _SOURCE_TAIL: Final = (
     ',"RequiredHttpHeaders":{},"TranscodingSubProtocol":"http","DefaultAudioStreamIndex":1,"HasSegments":false}'
 )

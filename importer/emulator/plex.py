@@ -190,7 +190,15 @@ class JsonFormat(Format):
         return b"%s" * groups + b"}"
 
     def document(self, pairs: Attrs, groups: Sequence[Group]) -> bytes:
-        return b'{"MediaContainer":{' + self.attrs(pairs) + self.groups(groups) + b"}}"
+        # one join over the pieces: a page is megabytes, each extra concatenation a copy
+        parts = [b'{"MediaContainer":{', self.attrs(pairs)]
+        for key, items in groups:
+            if isinstance(items, bytes):
+                parts.append(b',"%s":%s' % (key.encode(), items))
+            elif items:
+                parts += (b',"%s":[' % key.encode(), b",".join(items), b"]")
+        parts.append(b"}}")
+        return b"".join(parts)
 
 
 class XmlFormat(Format):
@@ -237,13 +245,14 @@ class XmlFormat(Format):
 
     def document(self, pairs: Attrs, groups: Sequence[Group]) -> bytes:
         # PMS never self-closes the container, even when it is empty (count-only answers).
-        return (
-            b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer'
-            + self.attrs(pairs)
-            + b">\n"
-            + self.groups(groups)
-            + b"</MediaContainer>\n"
-        )
+        parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer', self.attrs(pairs), b">\n"]
+        for _, items in groups:
+            if isinstance(items, bytes):
+                parts.append(items)
+            else:
+                parts += items
+        parts.append(b"</MediaContainer>\n")
+        return b"".join(parts)
 
 
 JSON: Final = JsonFormat()
@@ -618,49 +627,69 @@ class Renderer:
         return got
 
     def episodes(self, episodes: Iterable[Episode], opts: Options) -> list[bytes]:
-        """The hot path: one ``%`` per episode on its season's template, plus its media."""
+        """The hot path: one ``%`` per episode on its season's template, plus its media.
+        Everything that repeats (titles, summaries, dates, show and season parts) comes
+        from caches, already escaped."""
         out: list[bytes] = []
         append = out.append
         current = -1
-        t: EpisodeTemplates | None = None
+        by_season: dict[int, bytes] = {}
+        ep_key0 = legacy = 0
+        guids = False
+        tags = [b""]
         text = self.fmt.text
-        summary_part = self.summary_part if opts.summary else (lambda _: b"")
-        date_parts = self.date_parts
+        summaries, summary_part = self._summaries, self.summary_part
+        dates, date_parts = self._dates, self.date_parts
         duration_tpl = self._duration
-        media = self.media if opts.media else (lambda _: b"")
+        media = self.media
         guid_group = self.guid_group
         ratings = self._ratings
-        no_tags = [b""]
+        with_summary, with_media = opts.summary, opts.media
         for ep in episodes:
-            if ep.show_index != current or t is None:
-                current = ep.show_index
+            (
+                show_index,
+                ordinal,
+                season,
+                number,
+                _,
+                _,
+                _,
+                title,
+                summary,
+                air,
+                duration,
+                ids,
+                added,
+                updated,
+            ) = ep[:14]
+            if show_index != current:
+                current = show_index
                 t = self.templates(current, opts)
-                tags = t.tags or no_tags
-                n_tags = len(tags)
-            ordinal = ep.ordinal
-            rk = t.ep_key0 + ordinal
-            year, day = date_parts(ep.air_date)
-            duration = ep.duration_ms
+                by_season = t.by_season
+                ep_key0, legacy, guids = t.ep_key0, t.legacy, t.guids
+                tags = t.tags or [b""]
+            rk = ep_key0 + ordinal
+            year, day = dates.get(air) or date_parts(air)
             append(
-                t.seasons[t.season_ordinal[ep.season_number]]
+                by_season[season]
                 % (
                     rk,
                     rk,
-                    ep.episode_number if t.legacy else ordinal,
-                    text(ep.title),
-                    summary_part(ep.summary),
-                    ep.episode_number,
-                    ratings[(rk * 40503) % 41][t.legacy],
+                    number if legacy else ordinal,
+                    text(title),
+                    (summaries.get(summary) or summary_part(summary)) if with_summary else b"",
+                    number,
+                    ratings[(rk * 40503) % 41][legacy],
                     year,
                     rk,
-                    ep.updated_at,
+                    updated,
                     b"" if duration is None else duration_tpl % duration,
                     day,
-                    ep.added_at,
-                    ep.updated_at,
-                    media(ep.files),
-                    tags[ordinal % n_tags],
-                    guid_group(ep.ids) if t.guids else b"",
+                    added,
+                    updated,
+                    media(ep.files) if with_media else b"",
+                    tags[ordinal % 3],
+                    guid_group(ids) if guids else b"",
                 )
             )
         return out
@@ -832,12 +861,11 @@ class EpisodeTemplates:
     """One show's episode templates, one per season, with everything but the episode's own
     values baked in (show and season keys, titles, guids, thumbs), escaped once."""
 
-    __slots__ = ("ep_key0", "guids", "legacy", "season_ordinal", "seasons", "tags")
+    __slots__ = ("by_season", "ep_key0", "guids", "legacy", "tags")
 
     def __init__(self, r: Renderer, i: ShowInfo, opts: Options) -> None:
         fmt, show = r.fmt, i.show
         self.ep_key0 = i.ep_key0
-        self.season_ordinal = i.season_ordinal
         self.legacy = 1 if show.legacy_agent else 0
         skeleton = r.skeleton(
             (show.hidden_seasons, show.legacy_agent, show.content_rating is not None, opts.detail, fmt.json)
@@ -857,15 +885,15 @@ class EpisodeTemplates:
             b"thumb": esc(i.thumb),
             b"theme": esc(i.theme),
         }
-        self.seasons: list[bytes] = []
+        self.by_season: dict[int, bytes] = {}  # by season number
         for season in i.seasons:
             values[b"skey"] = str(i.season_keys[season.ordinal]).encode()
             values[b"snum"] = str(season.season_number).encode()
             values[b"sguid"] = esc(i.season_guid(season))
             values[b"stitle"] = esc(season.title)
             values[b"sthumb"] = esc(i.season_thumb(season))
-            self.seasons.append(_MARKER.sub(lambda m: values[m[1]], skeleton))
-        self.tags = r.episode_tags(show) if opts.tags else []
+            self.by_season[season.season_number] = _MARKER.sub(lambda m: values[m[1]], skeleton)
+        self.tags = r.episode_tags(show) if opts.tags else [b"", b"", b""]
         self.guids = opts.guids and not show.legacy_agent  # legacy agents have no Guid[]
 
 
@@ -1040,10 +1068,11 @@ class PlexServer(EmulatedServer):
             uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:32]}"
             self.sections[key] = Section(key, lib.name, lib.library, offset, n * 10**13, uuid)
             offset += lib.library.max_rating_key
-        self._info: dict[int, dict[int, ShowInfo]] = {k: {} for k in self.sections}
+        self._info: dict[int, OrderedDict[int, ShowInfo]] = {k: OrderedDict() for k in self.sections}
         self._renderers: dict[tuple[int, bool], Renderer] = {}
         self._counts: OrderedDict[tuple[int, Query], list[int]] = OrderedDict()
         self._season_prefix: dict[tuple[int, bool], list[int]] = {}
+        self._latest: dict[int, dict[tuple[int, str], int]] = {}
 
     # ------------------------------------------------------------------ plumbing
     def token_of(self, request: web.Request) -> str | None:
@@ -1113,10 +1142,15 @@ class PlexServer(EmulatedServer):
             raise web.HTTPNotFound() from None
 
     def info(self, sec: Section, show_index: int) -> ShowInfo:
+        """A show's repeated values (an LRU: a scan of a million episodes passes 15k shows)."""
         cache = self._info[sec.key]
         got = cache.get(show_index)
         if got is None:
             got = cache[show_index] = ShowInfo(sec, sec.library.shows[show_index])
+            if len(cache) > 4096:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(show_index)
         return got
 
     def renderer(self, sec: Section, fmt: Format) -> Renderer:
@@ -1255,14 +1289,8 @@ class PlexServer(EmulatedServer):
         """``/library/sections``: the TV sections and an empty Movies section."""
         fmt = self._format(request)
         dirs = [self._movie_section(fmt)] + [self._tv_section(fmt, s) for s in self.sections.values()]
-        pairs: Attrs = [
-            ("size", len(dirs)),
-            ("allowSync", False),
-            ("identifier", IDENTIFIER),
-            ("mediaTagPrefix", MEDIA_TAG_PREFIX),
-            ("mediaTagVersion", MEDIA_TAG_VERSION),
-            ("title1", "Plex Library"),
-        ]
+        # as watchstate's recorded sections_get_200
+        pairs: Attrs = [("size", len(dirs)), ("allowSync", False), ("title1", "Plex Library")]
         return self._answer(fmt, fmt.document(pairs, [("Directory", dirs)]))
 
     def _tv_section(self, fmt: Format, sec: Section) -> bytes:
@@ -1563,6 +1591,8 @@ class PlexServer(EmulatedServer):
     def _total(self, sec: Section, q: Query) -> int:
         lib = sec.library
         if q.filters:
+            if self._nothing_after(sec, q):
+                return 0
             return self._filtered_prefix(sec, q)[-1]
         if q.level == SHOW:
             return len(lib.shows)
@@ -1594,6 +1624,33 @@ class PlexServer(EmulatedServer):
                 at += len(take)
             pos += 1
         return out
+
+    def _nothing_after(self, sec: Section, q: Query) -> bool:
+        """A date threshold after every item's date (the usual nightly probe when nothing
+        changed) is answered from the latest dates, computed once, without a scan."""
+        return any(
+            f.op in (">>=", ">=")
+            and f.field in ("addedAt", "updatedAt")
+            and not f.test(self._latest_date(sec, f.level, f.field))
+            for f in q.filters
+        )
+
+    def _latest_date(self, sec: Section, level: int, field: str) -> int:
+        latest = self._latest.setdefault(sec.key, {})
+        got = latest.get((level, field))
+        if got is None:
+            lib = sec.library
+            if level == SHOW:
+                values: Iterable[int] = (
+                    s.added_at if field == "addedAt" else s.updated_at for s in lib.shows
+                )
+            elif level == SEASON:
+                values = (s.added_at if field == "addedAt" else s.updated_at for s in lib.seasons())
+            else:  # bounds: episodes are not generated for this
+                at = 1 if field == "addedAt" else 3
+                values = (episode_time_bounds(s)[at] for s in lib.shows)
+            got = latest[(level, field)] = max(values, default=0)
+        return got
 
     def _season_prefixes(self, sec: Section, by_key: bool) -> list[int]:
         key = (sec.key, by_key)
@@ -1660,15 +1717,15 @@ class PlexServer(EmulatedServer):
         return True
 
     @staticmethod
-    def _episodes_decided(i: ShowInfo, filters: tuple[Filter, ...]) -> bool | None:
+    def _episodes_decided(sec: Section, show: Show, filters: tuple[Filter, ...]) -> bool | None:
         """Whether all (True) or none (False) of a show's episodes pass, from bounds alone:
         incremental filters skip most shows without generating their episodes."""
-        show = i.show
         a0, a1, u0, u1 = episode_time_bounds(show)
+        key0 = sec.show_key(show) + 1 + len(show.season_sizes)
         ranges = {
             "addedAt": (a0, a1),
             "updatedAt": (u0, u1),
-            "id": (i.ep_key0, i.ep_key0 + max(show.slot_count - 1, 0)),
+            "id": (key0, key0 + max(show.slot_count - 1, 0)),
             "index": (1, max((n for _, n in show.season_sizes), default=1)),
         }
         verdict: bool | None = True
@@ -1683,12 +1740,19 @@ class PlexServer(EmulatedServer):
     def _show_count(self, sec: Section, show: Show, q: Query) -> int:
         if not self._show_passes(sec, show, q.at(SHOW)):
             return 0
-        i = self.info(sec, show.index)
         f3, f4 = q.at(SEASON), q.at(EPISODE)
-        seasons = [s for s in i.seasons if self._season_passes(i, s, f3)]
-        decided = self._episodes_decided(i, f4) if f4 else True
+        decided = self._episodes_decided(sec, show, f4) if f4 else True
         if decided is False:
             return 0
+        if not f3 and decided is True:  # the counts are known without the items
+            if q.level == SHOW:
+                return 1
+            if q.level == EPISODE:
+                return sec.library.count(show, View.PLEX)
+            if not f4:
+                return len(show.season_sizes)
+        i = self.info(sec, show.index)
+        seasons = [s for s in i.seasons if self._season_passes(i, s, f3)]
         if decided is True:
             with_episodes = [s for s in seasons if i.season_counts[s.ordinal]]
             if q.level == SHOW:
@@ -1712,7 +1776,7 @@ class PlexServer(EmulatedServer):
             return [e for e in view if e.season_number in ok and self._episode_passes(i, e, f4)]
         seasons = [s for s in i.seasons if self._season_passes(i, s, f3)]
         if f4:
-            decided = self._episodes_decided(i, f4)
+            decided = self._episodes_decided(sec, show, f4)
             if decided is False:
                 seasons = []
             elif decided is None:
@@ -1768,7 +1832,9 @@ class PlexServer(EmulatedServer):
     def _metadata(self, request: web.Request) -> web.Response:
         """``/library/metadata/{id[,id...]}``: missing ids are skipped; all missing is a 404."""
         fmt = self._format(request)
-        opts = self._options(request, detail=True)
+        # a detail fetch carries Guid[] without includeGuids (python-plexapi reloads items
+        # with /library/metadata/{id} and still finds their guids)
+        opts = self._options(request, detail=True)._replace(guids=True)
         found = [hit for k in self._ids(request.match_info["ids"]) if (hit := self.lookup(k)) is not None]
         if not found:
             return self._plain(404, _HTML_404, "text/html")

@@ -6,12 +6,14 @@ reading never blocks the writer, nor waits for it: a reader sees the last commit
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import apsw
 
-from importer.store.connection import mapped_errors
+from importer.store.connection import connect, mapped_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +131,43 @@ def stored_etags(
         raise ValueError(f"not an item table: {table!r}")
     with mapped_errors(conn.filename):
         return dict(conn.execute(f"SELECT source_id, etag FROM {table} WHERE library_id = ?", (library_id,)))
+
+
+def _when(ts: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts is not None else "never"
+
+
+def status_report(path: str | os.PathLike[str], runs: int = 10) -> str:
+    """The text of ``importer status --db PATH``: servers, libraries with counts, last runs."""
+    conn = connect(path, readonly=True)
+    try:
+        all_servers = servers(conn)
+        all_libraries = libraries(conn)
+        recent = last_runs(conn, runs)
+    finally:
+        conn.close()
+    titles = {lib.id: lib.title or lib.source_id for lib in all_libraries}
+    lines = [f"Database {os.fspath(path)}"]
+    if not all_servers:
+        lines.append("  no server synced yet")
+    for server in all_servers:
+        lines.append(f"{server.kind} server {server.name or server.machine_id!r} at {server.base_url or '?'}")
+        for lib in (x for x in all_libraries if x.server_id == server.id):
+            lines.append(
+                f"  {lib.title or lib.source_id!r}: {lib.shows:,} shows, {lib.seasons:,} seasons, "
+                f"{lib.episodes:,} episodes, {lib.files:,} files; "
+                f"last complete sync {_when(lib.last_synced_at)}"
+            )
+    if recent:
+        lines.append("Last runs:")
+    for run in recent:
+        took = f"{run.finished_at - run.started_at:,} s" if run.finished_at is not None else "unfinished"
+        target = titles.get(run.library_id, "?") if run.library_id is not None else "whole server"
+        written = run.shows_written + run.seasons_written + run.episodes_written
+        line = (
+            f"  #{run.id} {_when(run.started_at)} {target!r} {run.mode}: {run.status} ({took}); "
+            f"{written:,} written, {run.unchanged:,} unchanged, {run.deleted:,} deleted, "
+            f"{run.requests:,} requests, {run.bytes / 1e6:,.1f} MB"
+        )
+        lines.append(line + (f"; {run.reason}" if run.reason else ""))
+    return "\n".join(lines)

@@ -69,9 +69,9 @@ CREATE TABLE seasons (
     UNIQUE (library_id, source_id)
 );
 
--- One row per episode. A Plex "double episode" (one file holding S01E01-E02) is one row
--- with episode_number 1 and episode_number_end 2 when the server says so; when the server
--- lists two episodes that share a file, it is two rows sharing a media_files path.
+-- One row per episode. A multi-episode file (S01E01-E02) is either one row with
+-- episode_number 1 and episode_number_end 2 (Jellyfin IndexNumberEnd), or, on Plex, two
+-- rows whose media_files rows name the same file part.
 CREATE TABLE episodes (
     id                  INTEGER PRIMARY KEY,
     library_id          INTEGER NOT NULL REFERENCES libraries (id) ON DELETE CASCADE,

@@ -329,7 +329,7 @@ class Writer:
             conn.executemany(
                 table.update,
                 [
-                    (*(ids.get(row[n]) for n, ids in enumerate(parents, start=1)), *row[1:], row_id)
+                    (*(known.get(row[n]) for n, known in enumerate(parents, start=1)), *row[1:], row_id)
                     for row_id, row in changed
                 ],
             )
