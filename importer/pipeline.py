@@ -136,14 +136,30 @@ class Importer:
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
-        source, http = await self._connect()
-        async with http:
-            server, libraries = await source.discover(http)
-            libraries = _select(libraries, self.options.libraries)
-            results = [LibraryResult(lib.title, lib.source_id) for lib in libraries]
-            if libraries:
-                await self._import(source, http, server, libraries, results)
-            stats = http.stats
+        # Workers start first: they import their modules while discovery talks to the server.
+        pool = WorkerPool(WriterSettings(self.db_path, **self.options.writer), decoders=self.options.decoders)
+        pool.start()
+        self._pool = pool
+        try:
+            source, http = await self._connect()
+            async with http:
+                server, libraries = await source.discover(http)
+                libraries = _select(libraries, self.options.libraries)
+                results = [LibraryResult(lib.title, lib.source_id) for lib in libraries]
+                if libraries:
+                    await self._import(source, http, server, libraries, results)
+                stats = http.stats
+            await pool.stop()
+        except BaseException as exc:
+            for task in self._tasks:
+                task.cancel()
+            await pool.stop(timeout=5)
+            if isinstance(exc, errors.ImporterError):
+                self.progress.error(str(exc))
+            raise
+        finally:
+            self.progress.finish()
+        self._peak_rss_kb = pool.peak_rss_kb
         return SyncResult(
             server=server,
             libraries=results,
@@ -181,39 +197,23 @@ class Importer:
         libraries: list[LibraryInfo],
         results: list[LibraryResult],
     ) -> None:
-        pool = WorkerPool(WriterSettings(self.db_path, **self.options.writer), decoders=self.options.decoders)
-        pool.start()
-        self._pool, self._source, self._http, self._results = pool, source, http, results
+        self._source, self._http, self._results = source, http, results
         self._room = asyncio.Semaphore(self.options.max_outstanding_pages)
-        try:
-            pool.control(
-                "open",
-                (server.kind, server.machine_id, server.name, server.base_url),
-                [(i, lib.source_id, lib.title) for i, lib in enumerate(libraries)],
-                "full",
-            )
-            await self._expect("opened")
-            streams = [
-                _Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS
-            ]
-            self._streams = streams
-            self.progress.start(server.name, [lib.title for lib in libraries])
-            for stream in streams:
-                self._schedule(stream, 0, stream.page_size, with_total=True)
-            await self._event_loop(len(libraries))
-            pool.control("indexes")
-            await self._expect("indexed")
-            await pool.stop()
-            self._peak_rss_kb = pool.peak_rss_kb
-        except BaseException as exc:
-            for task in self._tasks:
-                task.cancel()
-            await pool.stop(timeout=5)
-            if isinstance(exc, errors.ImporterError):
-                self.progress.error(str(exc))
-            raise
-        finally:
-            self.progress.finish()
+        pool = self._pool
+        pool.control(
+            "open",
+            (server.kind, server.machine_id, server.name, server.base_url),
+            [(i, lib.source_id, lib.title) for i, lib in enumerate(libraries)],
+            "full",
+        )
+        await self._expect("opened")
+        self._streams = [_Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS]
+        self.progress.start(server.name, [lib.title for lib in libraries])
+        for stream in self._streams:
+            self._schedule(stream, 0, stream.page_size, with_total=True)
+        await self._event_loop(len(libraries))
+        pool.control("indexes")
+        await self._expect("indexed")
 
     async def _expect(self, tag: str) -> tuple[Any, ...]:
         while True:

@@ -14,8 +14,8 @@ commits, and forwards each page's summary ("decoded") at once so the planner lea
 totals before the rows are written. It writes pages inside large transactions and
 reports "written" per page and "committed" per transaction.
 
-Workers start with ``forkserver`` (never plain ``fork`` inside a host program that may
-have threads), ignore SIGINT/SIGTERM (the main process stops them through their pipes),
+Workers start with ``spawn`` (never plain ``fork`` inside a host program that may have
+threads; a ``forkserver`` would outlive the run), ignore SIGINT/SIGTERM (the main process stops them through their pipes),
 and exit when the main process goes away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
 """
 
@@ -297,7 +297,9 @@ class WorkerPool:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        # spawn, not fork (unsafe in a host program with threads) nor forkserver (its server
+        # process would outlive the run).
+        ctx = multiprocessing.get_context("spawn")
         decoder_out: list[Connection] = []
         child_ends: list[Connection] = []
         for n in range(self.n_decoders):

@@ -26,7 +26,12 @@ TOKEN = "plex-test-token"
 
 
 def plex_get(
-    url: str, path: str, *, json_body: bool = True, token: str | None = TOKEN, headers: dict[str, str] | None = None
+    url: str,
+    path: str,
+    *,
+    json_body: bool = True,
+    token: str | None = TOKEN,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """GET over real HTTP; (status, headers, body), errors included."""
     h = dict(headers or {})

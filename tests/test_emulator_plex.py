@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from plex_helpers import TOKEN, plex_get, plex_json, plex_xml
 
 from importer.emulator.library import BASE_TIME, Episode, Library, LibrarySpec, View, episode_time_bounds
 from importer.emulator.plex import PlexServer, Section
 from importer.emulator.server import Controls, TvLibrary
-from plex_helpers import TOKEN, plex_get, plex_json, plex_xml
 
 # seed 29, 8 shows: a legacy-agent show, a hidden-season show, unicode titles, a show
 # without external ids, double and multi-file episodes (asserted below where it matters)
@@ -77,7 +77,9 @@ def test_identity_is_public_and_everything_else_needs_the_token(url: str) -> Non
     assert status == 200 and json.loads(body)["MediaContainer"]["machineIdentifier"]
     for token in (None, "wrong"):
         status, headers, body = plex_get(url, "/library/sections", token=token)
-        assert status == 401 and b"401 Unauthorized" in body and headers["Content-Type"].startswith("text/html")
+        assert (
+            status == 401 and b"401 Unauthorized" in body and headers["Content-Type"].startswith("text/html")
+        )
     query = urllib.parse.urlencode({"X-Plex-Token": TOKEN})
     status, _, _ = plex_get(url, f"/library/sections?{query}", token=None)
     assert status == 200
@@ -87,7 +89,10 @@ def test_xml_by_default_json_when_asked(url: str) -> None:
     status, headers, body = plex_get(url, "/library/sections", json_body=False)
     assert status == 200 and headers["Content-Type"].startswith("text/xml")
     root = ET.fromstring(body)
-    assert root.tag == "MediaContainer" and {d.get("type") for d in root.iter("Directory")} == {"movie", "show"}
+    assert root.tag == "MediaContainer" and {d.get("type") for d in root.iter("Directory")} == {
+        "movie",
+        "show",
+    }
     status, headers, body = plex_get(url, "/library/sections")
     assert headers["Content-Type"].startswith("application/json")
     dirs = json.loads(body)["MediaContainer"]["Directory"]
@@ -117,10 +122,13 @@ def test_shows_and_seasons_pages(url: str, lib: Library, sec: Section) -> None:
     assert _keys(seasons) == expected and len(seasons) == lib.season_total()
 
 
-def test_page_cap_returns_short_pages_that_a_client_can_follow(url: str, server: PlexServer, lib: Library) -> None:
+def test_page_cap_returns_short_pages_that_a_client_can_follow(
+    url: str, server: PlexServer, lib: Library
+) -> None:
     server.controls.page_cap = 50
     page = _all(url, 4, "&sort=id&X-Plex-Container-Start=120&X-Plex-Container-Size=200")
     assert page["size"] == 50 and page["offset"] == 120 and page["totalSize"] == lib.episode_total(View.PLEX)
+    assert _all(url, 4, "&X-Plex-Container-Size=20")["size"] == 20  # smaller pages are not padded
     assert len(_walk(url, 4, 200, "&sort=id")) == lib.episode_total(View.PLEX)
 
 
@@ -130,7 +138,10 @@ def test_sizes_above_1000_are_clamped(url: str, lib: Library) -> None:
 
 
 def test_size_zero_returns_the_count_alone(url: str, lib: Library) -> None:
-    status, headers, body = plex_get(url, "/library/sections/2/all?type=4&X-Plex-Container-Start=0&X-Plex-Container-Size=0")
+    status, headers, body = plex_get(
+        url, "/library/sections/2/all?type=4&X-Plex-Container-Start=0&X-Plex-Container-Size=0"
+    )
+    assert status == 200
     page = json.loads(body)["MediaContainer"]
     total = lib.episode_total(View.PLEX)
     assert (page["size"], page["totalSize"], page["offset"]) == (0, total, 0) and "Metadata" not in page
@@ -178,7 +189,9 @@ def test_sort_by_id(url: str, sort: str) -> None:
     assert keys == sorted(keys)
 
 
-@pytest.mark.parametrize("sort", ["", "&sort=titleSort", "&sort=titleSort:asc", "&sort=episode.addedAt", "&sort=nonsense"])
+@pytest.mark.parametrize(
+    "sort", ["", "&sort=titleSort", "&sort=titleSort:asc", "&sort=episode.addedAt", "&sort=nonsense"]
+)
 def test_other_sorts_give_the_default_title_order(url: str, lib: Library, sec: Section, sort: str) -> None:
     keys = _keys(_all(url, 2, f"{sort}&X-Plex-Container-Size=100")["Metadata"])
     assert keys == [sec.show_key(s) for s in lib.shows]
@@ -199,7 +212,9 @@ def _median(values: list[int]) -> int:
     return sorted(values)[len(values) // 2]
 
 
-def test_episode_date_filters_count_and_return_exactly_the_matches(url: str, lib: Library, sec: Section) -> None:
+def test_episode_date_filters_count_and_return_exactly_the_matches(
+    url: str, lib: Library, sec: Section
+) -> None:
     eps = _episodes(lib)
     t = _median([e.updated_at for e in eps])
     a = _median([e.added_at for e in eps])
@@ -209,7 +224,9 @@ def test_episode_date_filters_count_and_return_exactly_the_matches(url: str, lib
         f"episode.updatedAt%3C%3C={t}": [e for e in eps if e.updated_at < t],
         f"episode.updatedAt%3E={t}": [e for e in eps if e.updated_at >= t],
         f"episode.addedAt%3C={a}": [e for e in eps if e.added_at <= a],
-        f"episode.addedAt>>={a}&episode.updatedAt<<={t}": [e for e in eps if e.added_at > a and e.updated_at < t],
+        f"episode.addedAt>>={a}&episode.updatedAt<<={t}": [
+            e for e in eps if e.added_at > a and e.updated_at < t
+        ],
     }
     for query, want in cases.items():
         expected = [sec.episode_key(e) for e in want]
@@ -282,7 +299,9 @@ def test_filters_on_a_million_episodes_skip_shows_by_bounds() -> None:
     from importer.emulator.plex import EPISODE, Filter, Query
 
     started = time.process_time()
-    total, _ = srv.select(sec, Query(EPISODE, (Filter(EPISODE, "updatedAt", ">>=", (BASE_TIME - 1,)),)), 0, 1000)
+    total, _ = srv.select(
+        sec, Query(EPISODE, (Filter(EPISODE, "updatedAt", ">>=", (BASE_TIME - 1,)),)), 0, 1000
+    )
     assert total == 0 and time.process_time() - started < 2
 
 
@@ -314,7 +333,9 @@ def test_children_and_all_leaves(url: str, lib: Library, sec: Section) -> None:
     show = next(s for s in lib.shows if len(s.season_sizes) > 2)
     key = sec.show_key(show)
     children = plex_json(url, f"/library/metadata/{key}/children")
-    assert children["Directory"][0]["title"] == "All episodes" and children["size"] == len(show.season_sizes) + 1
+    assert (
+        children["Directory"][0]["title"] == "All episodes" and children["size"] == len(show.season_sizes) + 1
+    )
     assert children["Directory"][0]["leafCount"] == lib.count(show, View.PLEX)
     assert isinstance(children["key"], str)
     seasons = children["Metadata"]
@@ -330,7 +351,9 @@ def test_children_and_all_leaves(url: str, lib: Library, sec: Section) -> None:
         assert len(eps["Metadata"]) == s["leafCount"]
         assert {e["parentIndex"] for e in eps["Metadata"]} == {s["index"]}
         total += s["leafCount"]
-    leaves = plex_json(url, f"/library/metadata/{key}/allLeaves?X-Plex-Container-Start=2&X-Plex-Container-Size=5")
+    leaves = plex_json(
+        url, f"/library/metadata/{key}/allLeaves?X-Plex-Container-Start=2&X-Plex-Container-Size=5"
+    )
     assert leaves["totalSize"] == total == lib.count(show, View.PLEX) and leaves["offset"] == 2
     assert _keys(leaves["Metadata"]) == [sec.episode_key(e) for e in lib.view_of(show, View.PLEX)[2:7]]
     xml = plex_xml(url, f"/library/metadata/{key}/children")
@@ -398,10 +421,14 @@ def test_multiple_versions_and_parts(url: str, lib: Library, sec: Section) -> No
     eps = list(lib.episodes(View.PLEX))
     versions = next(e for e in eps if len({f.media_index for f in e.files}) == 2)
     parts = next(e for e in eps if len(e.files) == 2 and e.files[1].part_index == 1)
-    got = plex_json(url, f"/library/metadata/{sec.episode_key(versions)},{sec.episode_key(parts)}")["Metadata"]
+    got = plex_json(url, f"/library/metadata/{sec.episode_key(versions)},{sec.episode_key(parts)}")[
+        "Metadata"
+    ]
     assert len(got[0]["Media"]) == 2 and all(len(m["Part"]) == 1 for m in got[0]["Media"])
     assert [m["Part"][0]["file"] for m in got[0]["Media"]] == [f.path for f in versions.files]
-    assert len(got[1]["Media"]) == 1 and [p["file"] for p in got[1]["Media"][0]["Part"]] == [f.path for f in parts.files]
+    assert len(got[1]["Media"]) == 1 and [p["file"] for p in got[1]["Media"][0]["Part"]] == [
+        f.path for f in parts.files
+    ]
     assert got[1]["Media"][0]["duration"] == sum(f.duration_ms for f in parts.files)
 
 
@@ -416,8 +443,9 @@ def test_absent_optional_fields_are_left_out(url: str, lib: Library, sec: Sectio
     assert "originallyAvailableAt" not in b and "year" not in b
     assert "duration" not in c and c["Media"][0]["duration"] > 0
     with_date = next(e for e in eps if e.air_date)
+    day = with_date.air_date or ""
     d = plex_json(url, f"/library/metadata/{sec.episode_key(with_date)}")["Metadata"][0]
-    assert d["originallyAvailableAt"] == with_date.air_date and d["year"] == int(with_date.air_date[:4])
+    assert d["originallyAvailableAt"] == day and d["year"] == int(day[:4])
 
 
 def test_every_item_survives_both_renderings(url: str, lib: Library, sec: Section) -> None:
@@ -439,7 +467,8 @@ def test_every_item_survives_both_renderings(url: str, lib: Library, sec: Sectio
 
 
 def test_exclude_elements_and_fields(url: str) -> None:
-    q = "&includeGuids=1&X-Plex-Container-Size=50&excludeElements=Media,Role,Director,Writer,Genre&excludeFields=summary"
+    q = "&includeGuids=1&X-Plex-Container-Size=50&excludeFields=summary"
+    q += "&excludeElements=Media,Role,Director,Writer,Genre"
     for item in _all(url, 4, q)["Metadata"]:
         assert not {"Media", "Director", "Writer", "summary"} & set(item)
     for item in _all(url, 2, q)["Metadata"]:
@@ -448,7 +477,10 @@ def test_exclude_elements_and_fields(url: str) -> None:
 
 # ----------------------------------------------------------------------------- server
 def test_base_path_and_several_libraries() -> None:
-    libs = [TvLibrary("TV Shows", Library(LibrarySpec(shows=3, seed=5))), TvLibrary("Anime", Library(LibrarySpec(shows=2, seed=5)))]
+    libs = [
+        TvLibrary("TV Shows", Library(LibrarySpec(shows=3, seed=5))),
+        TvLibrary("Anime", Library(LibrarySpec(shows=2, seed=5))),
+    ]
     srv = PlexServer(libs, token=TOKEN, base_path="/plex")
     with srv.running_in_thread() as url:
         assert url.endswith("/plex")
@@ -458,7 +490,9 @@ def test_base_path_and_several_libraries() -> None:
         assert [(s["key"], s["type"]) for s in sections] == [("1", "movie"), ("2", "show"), ("3", "show")]
         keys: list[int] = []
         for key in (2, 3):
-            keys += _keys(plex_json(url, f"/library/sections/{key}/all?type=4&X-Plex-Container-Size=1000")["Metadata"])
+            keys += _keys(
+                plex_json(url, f"/library/sections/{key}/all?type=4&X-Plex-Container-Size=1000")["Metadata"]
+            )
         assert len(keys) == len(set(keys))  # ratingKeys are unique server-wide
         other = plex_json(url, f"/library/metadata/{max(keys)}")["Metadata"][0]
         assert other["librarySectionID"] == 3

@@ -17,9 +17,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from importer.emulator.jellyfin import EmbyServer, JellyfinServer
-from importer.emulator.library import Episode, Library, View
 from jellyfin_helpers import (
     SPEC_VERSIONS,
     TOKEN,
@@ -29,6 +26,9 @@ from jellyfin_helpers import (
     small_library,
     validation_error,
 )
+
+from importer.emulator.jellyfin import EmbyServer, JellyfinServer
+from importer.emulator.library import Episode, Library, View
 
 ALL_FIELDS = (
     "Path,MediaSources,MediaSourceCount,MediaStreams,ProviderIds,Overview,DateCreated,Etag,SortName,Genres,"
@@ -108,9 +108,17 @@ def cases(p: Picks) -> list[Case]:
         Case("/Items", "/Items", {"ParentId": p.movies, "Recursive": "true"}),
         Case("/Items/{itemId}", f"/Items/{p.lib}"),
         Case("/Shows/{seriesId}/Seasons", f"/Shows/{p.series}/Seasons"),
-        Case("/Shows/{seriesId}/Seasons", f"/Shows/{p.series}/Seasons", {"userId": p.user, "Fields": ALL_FIELDS}),
+        Case(
+            "/Shows/{seriesId}/Seasons",
+            f"/Shows/{p.series}/Seasons",
+            {"userId": p.user, "Fields": ALL_FIELDS},
+        ),
         Case("/Shows/{seriesId}/Episodes", f"/Shows/{p.series}/Episodes", {"Fields": ALL_FIELDS}),
-        Case("/Shows/{seriesId}/Episodes", f"/Shows/{p.series}/Episodes", {"seasonId": p.season, "userId": p.user}),
+        Case(
+            "/Shows/{seriesId}/Episodes",
+            f"/Shows/{p.series}/Episodes",
+            {"seasonId": p.season, "userId": p.user},
+        ),
         Case(
             "/Shows/{seriesId}/Episodes",
             f"/Shows/{p.no_season_series}/Episodes",
@@ -143,10 +151,22 @@ def cases(p: Picks) -> list[Case]:
             ),
         ]
     out += [
-        Case("/Items", "/Items", {"ParentId": p.series, "Recursive": "true", "Fields": ALL_FIELDS, "userId": p.user}),
-        Case("/Items", "/Items", {"ParentId": p.no_season_series, "Recursive": "true", "Fields": ALL_FIELDS, "Limit": 100}),
-        Case("/Items", "/Items", {**lib, "IncludeItemTypes": "Episode", "LocationTypes": "Virtual", "Fields": ALL_FIELDS}),
-        Case("/Items", "/Items", {"Ids": ",".join(p.episodes + [p.series, p.season]), "Fields": ALL_FIELDS}),
+        Case(
+            "/Items",
+            "/Items",
+            {"ParentId": p.series, "Recursive": "true", "Fields": ALL_FIELDS, "userId": p.user},
+        ),
+        Case(
+            "/Items",
+            "/Items",
+            {"ParentId": p.no_season_series, "Recursive": "true", "Fields": ALL_FIELDS, "Limit": 100},
+        ),
+        Case(
+            "/Items",
+            "/Items",
+            {**lib, "IncludeItemTypes": "Episode", "LocationTypes": "Virtual", "Fields": ALL_FIELDS},
+        ),
+        Case("/Items", "/Items", {"Ids": ",".join([*p.episodes, p.series, p.season]), "Fields": ALL_FIELDS}),
         Case("/Items", "/Items", {**lib, "IncludeItemTypes": "Episode", "Limit": 0}),
         Case("/Items", "/Items", {**lib, "MinDateLastSavedForUser": "2024-06-01T00:00:00Z", "Limit": 50}),
         Case("/Users/{userId}/Items", f"/Users/{p.user}/Items"),
@@ -185,7 +205,9 @@ def test_every_route_is_validated(jellyfin: tuple[JellyfinServer, Http]) -> None
 
 def _check(server: JellyfinServer, http: Http, case: Case, version: str, prefix: str = "") -> int:
     response = http.get(prefix + case.path, case.params)
-    assert response.status_code == case.status, f"{case.path} {case.params}: {response.status_code} {response.text[:200]}"
+    assert response.status_code == case.status, (
+        f"{case.path} {case.params}: {response.status_code} {response.text[:200]}"
+    )
     operation = server.match(case.path)
     assert operation is not None
     body = response.json()
@@ -194,7 +216,9 @@ def _check(server: JellyfinServer, http: Http, case: Case, version: str, prefix:
 
 
 @pytest.mark.parametrize("version", SPEC_VERSIONS)
-def test_jellyfin_answers_follow_the_official_spec(jellyfin: tuple[JellyfinServer, Http], version: str) -> None:
+def test_jellyfin_answers_follow_the_official_spec(
+    jellyfin: tuple[JellyfinServer, Http], version: str
+) -> None:
     server, http = jellyfin
     server.controls.jellyfin_version = version
     try:
@@ -270,7 +294,8 @@ def test_jellyfin_apiclient_python_reads_the_library(jellyfin: tuple[JellyfinSer
     client.config.app("importer-tests", "1.0", "pytest", "device-1")
     client.config.data["auth.ssl"] = False
     state = client.authenticate(
-        {"Servers": [{"AccessToken": server.token, "address": http.url, "UserId": server.user_id}]}, discover=False
+        {"Servers": [{"AccessToken": server.token, "address": http.url, "UserId": server.user_id}]},
+        discover=False,
     )
     assert state["State"].name == "SignedIn"
     api = client.jellyfin
@@ -364,7 +389,7 @@ async def test_aiojellyfin_streams_every_episode() -> None:
 
 
 def test_emby_lists_the_library_under_emby_with_x_emby_token(emby: tuple[EmbyServer, Http]) -> None:
-    server, http = emby
+    _, http = emby
     lib = small_library()
     info = http.json("/emby/System/Info/Public")
     assert info["ProductName"] == "Emby Server" and info["Version"].startswith("4.8")
@@ -375,9 +400,12 @@ def test_emby_lists_the_library_under_emby_with_x_emby_token(emby: tuple[EmbySer
     assert {s["Id"]: (s["Name"], s["ProviderIds"]) for s in series} == _expected_series(lib)
     seasons = list(http.pages("/emby/Items", {**params, "IncludeItemTypes": "Season"}, 50))
     assert len(seasons) == lib.season_total()
-    eps = list(http.pages("/emby/Items", {**params, "IncludeItemTypes": "Episode", "IsMissing": "false"}, 333))
+    eps = list(
+        http.pages("/emby/Items", {**params, "IncludeItemTypes": "Episode", "IsMissing": "false"}, 333)
+    )
     expected = [
-        (lib.jellyfin_id(3, e.show_index, e.ordinal), *_episode_summary(e, lib)) for e in lib.episodes(View.JELLYFIN_PRESENT)
+        (lib.jellyfin_id(3, e.show_index, e.ordinal), *_episode_summary(e, lib))
+        for e in lib.episodes(View.JELLYFIN_PRESENT)
     ]
     assert [(i["Id"], *_item_summary(i)) for i in eps] == expected
     page = http.json("/emby/Items", {**params, "IncludeItemTypes": "Episode", "Limit": 1})

@@ -51,7 +51,7 @@ def sec(server: PlexServer) -> Section:
 
 @pytest.fixture(scope="module")
 def plex(server: PlexServer) -> PlexApiServer:
-    return PlexApiServer(server.url, TOKEN)
+    return PlexApiServer(server.url, TOKEN)  # type: ignore[no-untyped-call]
 
 
 def test_the_library_has_the_quirks(lib: Library) -> None:
@@ -163,7 +163,10 @@ def test_plexapi_searches_every_episode(plex: PlexApiServer, lib: Library, sec: 
     for g, w in doubles:
         partner = first[sec.episode_key(w) - 1]
         # the same Media and Part (library.py shares the first file of a multi-file double)
-        assert (g.media[0].id, g.media[0].parts[0].file) == (partner.media[0].id, partner.media[0].parts[0].file)
+        assert (g.media[0].id, g.media[0].parts[0].file) == (
+            partner.media[0].id,
+            partner.media[0].parts[0].file,
+        )
 
 
 def test_plexapi_filters_and_sorts(plex: PlexApiServer, lib: Library, sec: Section) -> None:
@@ -178,12 +181,14 @@ def test_plexapi_filters_and_sorts(plex: PlexApiServer, lib: Library, sec: Secti
     got = tv.searchEpisodes(filters={"addedAt<<": datetime.datetime.fromtimestamp(cut)}, sort="id:desc")
     assert [e.ratingKey for e in got] == [sec.episode_key(e) for e in reversed(eps) if e.added_at < cut]
     shows = tv.searchShows(filters={"episode.addedAt>>": when})
-    assert {s.ratingKey for s in shows} == {sec.show_key(lib.shows[e.show_index]) for e in eps if e.added_at > cut}
+    assert {s.ratingKey for s in shows} == {
+        sec.show_key(lib.shows[e.show_index]) for e in eps if e.added_at > cut
+    }
 
 
 def test_plexapi_fetches_by_rating_keys(plex: PlexApiServer, lib: Library, sec: Section) -> None:
     eps = list(lib.episodes(View.PLEX))[::97]
-    got = plex.fetchItems([sec.episode_key(e) for e in eps])
+    got = plex.fetchItems([sec.episode_key(e) for e in eps])  # type: ignore[no-untyped-call]
     assert [g.ratingKey for g in got] == [sec.episode_key(e) for e in eps]
     for g, w in zip(got, eps, strict=True):
         _check_episode(lib, sec, g, w)
@@ -240,7 +245,9 @@ class Recorded:
             "Media": _types(media),
             "Part": _types(_children(media, "Part")),
             "Guid": _types(_children(ws_eps["Metadata"] + movie["Metadata"], "Guid")),
-            "tag": _types(_children(all_eps + library["Metadata"], "Writer") + _children(library["Metadata"], "Genre")),
+            "tag": _types(
+                _children(all_eps + library["Metadata"], "Writer") + _children(library["Metadata"], "Genre")
+            ),
             "listing": _types([_scalars(ws_eps), _scalars(ws_shows), _scalars(library)]),
             "season children": _types([_scalars(episodes)]),
             "show children": _types([_scalars(seasons)]),
@@ -256,7 +263,13 @@ class Recorded:
             self.kinds["listing"].setdefault(name, set())
         spec = json.loads((REFERENCE / "plex-openapi-official-1.2.0.json").read_text())
         schemas = spec["components"]["schemas"]
-        to_type = {"integer": {"int"}, "number": {"float"}, "string": {"str"}, "boolean": {"bool"}, "array": {"list"}}
+        to_type = {
+            "integer": {"int"},
+            "number": {"float"},
+            "string": {"str"},
+            "boolean": {"bool"},
+            "array": {"list"},
+        }
 
         def spec_types(name: str) -> dict[str, set[str]]:
             out = {}
@@ -281,7 +294,9 @@ def recorded() -> Recorded:
     return Recorded()
 
 
-def _check(kind: str, ours: Iterable[dict[str, Any]], recorded: Recorded, spec: str, core: Iterable[str] = ()) -> None:
+def _check(
+    kind: str, ours: Iterable[dict[str, Any]], recorded: Recorded, spec: str, core: Iterable[str] = ()
+) -> None:
     """Every key we emit that a real answer has must have the real answer's JSON type;
     keys only the spec names must have the spec's type; keys nobody knows are errors."""
     seen = recorded.kinds[kind]
@@ -316,10 +331,16 @@ def _episodes_of(pages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_episode_fields_have_the_recorded_types(pages: dict[str, dict[str, Any]], recorded: Recorded) -> None:
     eps = _episodes_of(pages)
-    core = ("ratingKey", "key", "guid", "type", "title", "grandparentRatingKey", "grandparentKey")
-    core += ("grandparentTitle", "index", "parentIndex", "parentThumb", "addedAt", "updatedAt", "Media")
+    core = ["ratingKey", "key", "guid", "type", "title", "grandparentRatingKey", "grandparentKey"]
+    core += ["grandparentTitle", "index", "parentIndex", "parentThumb", "addedAt", "updatedAt", "Media"]
     _check("episode", eps, recorded, "item", core)
-    _check("episode", [e for e in eps if "skipParent" not in e], recorded, "item", ("parentRatingKey", "parentKey"))
+    _check(
+        "episode",
+        [e for e in eps if "skipParent" not in e],
+        recorded,
+        "item",
+        ("parentRatingKey", "parentKey"),
+    )
     media = _children(eps, "Media")
     _check("Media", media, recorded, "Media", ("id", "duration", "container", "videoCodec", "Part"))
     _check("Part", _children(media, "Part"), recorded, "Part", ("id", "key", "file", "size", "duration"))
@@ -330,7 +351,9 @@ def test_episode_fields_have_the_recorded_types(pages: dict[str, dict[str, Any]]
     assert any(e["guid"].startswith("com.plexapp.agents.") for e in eps)
 
 
-def test_show_and_season_fields_have_the_recorded_types(pages: dict[str, dict[str, Any]], recorded: Recorded) -> None:
+def test_show_and_season_fields_have_the_recorded_types(
+    pages: dict[str, dict[str, Any]], recorded: Recorded
+) -> None:
     shows = pages["type2"]["Metadata"]
     core = ("ratingKey", "key", "guid", "type", "title", "leafCount", "childCount", "addedAt", "updatedAt")
     _check("show", shows, recorded, "item", core)
@@ -340,19 +363,39 @@ def test_show_and_season_fields_have_the_recorded_types(pages: dict[str, dict[st
     _check("season", seasons, recorded, "item", core)
 
 
-def test_container_fields_have_the_recorded_types(server: PlexServer, pages: dict[str, dict[str, Any]], recorded: Recorded, lib: Library, sec: Section) -> None:
+def test_container_fields_have_the_recorded_types(
+    server: PlexServer, pages: dict[str, dict[str, Any]], recorded: Recorded, lib: Library, sec: Section
+) -> None:
     url = server.url
     for page in pages.values():
-        _check("listing", [_scalars(page)], recorded, "container", ("size", "totalSize", "offset", "librarySectionID"))
+        _check(
+            "listing",
+            [_scalars(page)],
+            recorded,
+            "container",
+            ("size", "totalSize", "offset", "librarySectionID"),
+        )
     show = next(s for s in lib.shows if len(s.season_sizes) > 1)
     children = plex_json(url, f"/library/metadata/{sec.show_key(show)}/children")
     _check("show children", [_scalars(children)], recorded, "container", ("key", "parentTitle", "viewGroup"))
     _check("all episodes", children["Directory"], recorded, "item", ("key", "title", "leafCount"))
     season = plex_json(url, f"/library/metadata/{sec.season_key(show, 0)}/children")
-    _check("season children", [_scalars(season)], recorded, "container", ("key", "grandparentRatingKey", "parentIndex"))
+    _check(
+        "season children",
+        [_scalars(season)],
+        recorded,
+        "container",
+        ("key", "grandparentRatingKey", "parentIndex"),
+    )
     sections = plex_json(url, "/library/sections")
     _check("sections", [_scalars(sections)], recorded, "container", ("size", "title1"))
-    _check("section", sections["Directory"], recorded, "section", ("key", "type", "title", "agent", "uuid", "Location"))
+    _check(
+        "section",
+        sections["Directory"],
+        recorded,
+        "section",
+        ("key", "type", "title", "agent", "uuid", "Location"),
+    )
     _check("Location", _children(sections["Directory"], "Location"), recorded, "tag", ("id", "path"))
     detail = plex_json(url, f"/library/metadata/{sec.show_key(show)}")
     _check("metadata", [_scalars(detail)], recorded, "container", ("librarySectionID", "identifier"))
@@ -361,7 +404,11 @@ def test_container_fields_have_the_recorded_types(server: PlexServer, pages: dic
 def test_count_only_xml_has_the_recorded_shape(server: PlexServer) -> None:
     """home-assistant's recorded answer to ``…/all?type=4&X-Plex-Container-Size=0``."""
     recorded = ET.fromstring((FIXTURES / "home-assistant-library_tvshows_size_episodes.xml").read_bytes())
-    status, headers, body = plex_get(server.url, "/library/sections/2/all?type=4&X-Plex-Container-Start=0&X-Plex-Container-Size=0", json_body=False)
+    status, _, body = plex_get(
+        server.url,
+        "/library/sections/2/all?type=4&X-Plex-Container-Start=0&X-Plex-Container-Size=0",
+        json_body=False,
+    )
     assert status == 200 and body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer ')
     ours = ET.fromstring(body)
     assert ours.tag == recorded.tag and len(ours) == len(recorded) == 0
@@ -396,7 +443,10 @@ def test_xml_and_json_name_the_same_fields(server: PlexServer, lib: Library, sec
         for item, element in zip(js["Metadata"], xml, strict=True):
             _same_names(item, element, f"type{type_}")
     show = lib.shows[1]
-    for path in (f"/library/metadata/{sec.show_key(show)}/children", f"/library/metadata/{sec.season_key(show, 0)}/children"):
+    for path in (
+        f"/library/metadata/{sec.show_key(show)}/children",
+        f"/library/metadata/{sec.season_key(show, 0)}/children",
+    ):
         js = plex_json(url, path)
         xml = plex_xml(url, path)
         items = js.get("Directory", []) + js["Metadata"]

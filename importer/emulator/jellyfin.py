@@ -426,6 +426,8 @@ _GENRES: Final = ("Drama", "Comedy", "Crime", "Documentary", "Science Fiction", 
 _FIRST_NAMES: Final = ("Ana", "Bruno", "Chloé", "Dmitri", "Eun-ji", "Farid", "Grace", "Hiro", "Ines", "Jonas")
 _LAST_NAMES: Final = ("Okafor", "Lindqvist", "Moreau", "Nakamura", "O'Brien", "Petrov", "Quinn", "Rossi")
 
+_AUTH_PROVIDER: Final = "Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider"
+_RESET_PROVIDER: Final = "Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider"
 _PROBLEM_400: Final = "https://tools.ietf.org/html/rfc9110#section-15.5.1"
 
 
@@ -494,7 +496,9 @@ class JellyfinServer(EmulatedServer):
             for i, name, _ in self.libs
         ]
         # A movie library a TV importer must leave alone.
-        self.folders.append(_Folder(name_guid(f"{self.server_id}:movies"), "Movies", "movies", "/data/Movies", None))
+        self.folders.append(
+            _Folder(name_guid(f"{self.server_id}:movies"), "Movies", "movies", "/data/Movies", None)
+        )
         self._compiled = [(route, route.regex()) for route in self.ROUTES]
         self._frags: dict[tuple[int, int], _ShowFrags] = {}
         self._id_indexes: dict[int, _IdIndex] = {}
@@ -625,7 +629,10 @@ class JellyfinServer(EmulatedServer):
             body["errors"] = {"request": [detail]}
         body["traceId"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
         return web.Response(
-            body=msgspec.json.encode(body), status=status, content_type="application/problem+json", charset="utf-8"
+            body=msgspec.json.encode(body),
+            status=status,
+            content_type="application/problem+json",
+            charset="utf-8",
         )
 
     @staticmethod
@@ -715,8 +722,8 @@ class JellyfinServer(EmulatedServer):
                 "BlockedMediaFolders": [],
                 "BlockedChannels": [],
                 "RemoteClientBitrateLimit": 0,
-                "AuthenticationProviderId": "Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider",
-                "PasswordResetProviderId": "Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider",
+                "AuthenticationProviderId": _AUTH_PROVIDER,
+                "PasswordResetProviderId": _RESET_PROVIDER,
                 "SyncPlayAccess": "CreateAndJoinGroups",
             },
         }
@@ -859,7 +866,9 @@ class JellyfinServer(EmulatedServer):
         if all_fields:  # new DtoOptions(): every field (single items, views)
             fields = _SUPPORTED_FIELDS
         else:
-            fields = frozenset(_FIELD_BY_LOWER[f.lower()] for f in q.csv("Fields") if f.lower() in _FIELD_BY_LOWER)
+            fields = frozenset(
+                _FIELD_BY_LOWER[f.lower()] for f in q.csv("Fields") if f.lower() in _FIELD_BY_LOWER
+            )
         images = q.flag("EnableImages")
         user_data = q.flag("EnableUserData")
         return _Renderer(self, fields, images is not False, user and user_data is not False)
@@ -932,9 +941,13 @@ class JellyfinServer(EmulatedServer):
         can = (',"CanDelete":false' if "CanDelete" in fields else "") + (
             ',"CanDownload":true' if "CanDownload" in fields else ""
         )
-        lists1 = (',"Taglines":[]' if "Taglines" in fields else "") + (',"Genres":[]' if "Genres" in fields else "")
+        lists1 = (',"Taglines":[]' if "Taglines" in fields else "") + (
+            ',"Genres":[]' if "Genres" in fields else ""
+        )
         trailers = ',"RemoteTrailers":[]' if "RemoteTrailers" in fields else ""
-        lists2 = (',"Studios":[]' if "Studios" in fields else "") + (',"GenreItems":[]' if "Genres" in fields else "")
+        lists2 = (',"Studios":[]' if "Studios" in fields else "") + (
+            ',"GenreItems":[]' if "Genres" in fields else ""
+        )
         tags = ',"Tags":[]' if "Tags" in fields else ""
         chapters = ',"Chapters":[]' if "Chapters" in fields else ""
         images = r.images
@@ -985,7 +998,11 @@ class JellyfinServer(EmulatedServer):
                 inherited = own_image = ""
                 blur = sf.ep_blur_series
             etag_f = ',"Etag":"' + etag + '"' if want_etag else ""
-            created = ',"DateCreated":"' + jf_date(ep.added_at, _fraction(ep.added_at)) + '"' if want_created else ""
+            created = (
+                ',"DateCreated":"' + jf_date(ep.added_at, _fraction(ep.added_at)) + '"'
+                if want_created
+                else ""
+            )
             container = ',"Container":"' + first.container + '"' if first is not None else ""
             sort = f',"SortName":"{sn:03d} - {number:04d} - ' + title[1:] if want_sort else ""
             premiere = ',"PremiereDate":"' + air + 'T00:00:00.0000000Z"' if air else ""
@@ -1171,11 +1188,11 @@ class JellyfinServer(EmulatedServer):
     def _series_people(self, show: Show) -> str:
         people = []
         for k in range(3):
-            name = _person_name(show.seed >> (8 * k))
-            role = self.escape(_person_name(show.seed >> (8 * k + 4)).split()[0])
-            people.append(
-                f'{{"Name":{self.escape(name)},"Id":"{name_guid("person:" + name)}","Role":{role},"Type":"Actor"}}'
-            )
+            h = mix(show.seed, 70, k)
+            name = _person_name(h)
+            role = self.escape(_FIRST_NAMES[(h >> 20) % len(_FIRST_NAMES)])
+            person_id = name_guid("person:" + name)
+            people.append(f'{{"Name":{self.escape(name)},"Id":"{person_id}","Role":{role},"Type":"Actor"}}')
         return f',"People":[{",".join(people)}]'
 
     def _present(self, library: Library, show: Show) -> int:
@@ -1232,7 +1249,9 @@ class JellyfinServer(EmulatedServer):
             counts = self._season_counts(library, show)
             if r.user:
                 parts.append(
-                    _user_data(f"{sf.user_key}{season.season_number:03d}", season_id, counts[season.ordinal][1])
+                    _user_data(
+                        f"{sf.user_key}{season.season_number:03d}", season_id, counts[season.ordinal][1]
+                    )
                 )
             if "RecursiveItemCount" in fields:
                 parts.append(f',"RecursiveItemCount":{counts[season.ordinal][0]}')
@@ -1284,7 +1303,7 @@ class JellyfinServer(EmulatedServer):
         if "CanDownload" in fields:
             parts.append(',"CanDownload":false')
         if "SortName" in fields:
-            parts.append(f",\"SortName\":{esc(folder.name.lower())}")
+            parts.append(f',"SortName":{esc(folder.name.lower())}')
         if "ExternalUrls" in fields:
             parts.append(',"ExternalUrls":[]')
         if "Path" in fields:
@@ -1576,7 +1595,12 @@ class JellyfinServer(EmulatedServer):
         season_number = q.int("season")
         if season_id:
             found = self.lookup(season_id)
-            if not (isinstance(found, Ref) and found.kind == SEASON and found.lib == ref.lib and found.show == ref.show):
+            if not (
+                isinstance(found, Ref)
+                and found.kind == SEASON
+                and found.lib == ref.lib
+                and found.show == ref.show
+            ):
                 return self.not_found()
             season_number = library.seasons_of(show)[found.pos].season_number
         if season_number is not None:
@@ -1674,7 +1698,9 @@ class ItemsQuery:
             else:
                 parent = found
         types = {t.lower() for t in q.csv("IncludeItemTypes")}
-        kinds = {SERIES, SEASON, EPISODE} if not types else {_ITEM_TYPES[t] for t in types if t in _ITEM_TYPES}
+        kinds = (
+            {SERIES, SEASON, EPISODE} if not types else {_ITEM_TYPES[t] for t in types if t in _ITEM_TYPES}
+        )
         kinds -= {_ITEM_TYPES[t.lower()] for t in q.csv("ExcludeItemTypes") if t.lower() in _ITEM_TYPES}
         recursive = q.flag("Recursive")
         if recursive is None:
@@ -1948,7 +1974,11 @@ def _person_name(h: int) -> str:
 
 
 _CODEC_PROFILE: Final = {"h264": "High", "hevc": "Main 10", "mpeg4": "Advanced Simple Profile"}
-_AUDIO_LAYOUT: Final = {"aac": ("stereo", 2, 192_000), "eac3": ("5.1", 6, 640_000), "mp3": ("stereo", 2, 320_000)}
+_AUDIO_LAYOUT: Final = {
+    "aac": ("stereo", 2, 192_000),
+    "eac3": ("5.1", 6, 640_000),
+    "mp3": ("stereo", 2, 320_000),
+}
 
 
 @functools.lru_cache(maxsize=256)
@@ -1967,7 +1997,8 @@ def _source_middle(vcodec: str, acodec: str, width: int, height: int) -> str:
 _FILE_TAIL: Final = ',"LocationType":"FileSystem","MediaType":"Video"}'
 _VIRTUAL_TAIL: Final = ',"LocationType":"Virtual","MediaType":"Video"}'
 _SOURCE_TAIL: Final = (
-    ',"RequiredHttpHeaders":{},"TranscodingSubProtocol":"http","DefaultAudioStreamIndex":1,"HasSegments":false}'
+    ',"RequiredHttpHeaders":{},"TranscodingSubProtocol":"http",'
+    '"DefaultAudioStreamIndex":1,"HasSegments":false}'
 )
 
 
@@ -2082,4 +2113,4 @@ class EmbyServer(JellyfinServer):
         return token or None
 
 
-__all__ = ["EmbyServer", "JellyfinServer", "Route", "js_string", "jf_date", "jf_etag"]
+__all__ = ["EmbyServer", "JellyfinServer", "Route", "jf_date", "jf_etag", "js_string"]

@@ -381,7 +381,7 @@ class Library:
         """Every slot of a show, in season and episode order."""
         return list(_episodes(self.spec.shape, show))
 
-    def view_of(self, show: Show, view: View) -> list[Episode]:
+    def view_of(self, show: Show, view: View) -> tuple[Episode, ...]:
         return self._view(show.index, view)
 
     def _build_view(self, show_index: int, view: View) -> tuple[Episode, ...]:

@@ -25,7 +25,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final, NamedTuple, cast
+from typing import Any, ClassVar, Final, NamedTuple, cast
 
 import orjson
 from aiohttp import web
@@ -405,7 +405,6 @@ class ShowInfo:
         "legacy_base",
         "season_counts",
         "season_keys",
-        "season_ordinal",
         "season_prefix",
         "seasons",
         "show",
@@ -419,7 +418,6 @@ class ShowInfo:
         self.key = sec.show_key(show)
         self.seasons: list[Season] = lib.seasons_of(show)
         self.season_keys = [self.key + 1 + s.ordinal for s in self.seasons]
-        self.season_ordinal = {s.season_number: s.ordinal for s in self.seasons}
         self.ep_key0 = self.key + 1 + len(self.seasons)
         ts = show.updated_at
         self.thumb = f"/library/metadata/{self.key}/thumb/{ts}"
@@ -498,7 +496,7 @@ class Renderer:
     # ----------------------------------------------------------------- shows
     def show(self, show: Show, opts: Options) -> bytes:
         fmt, i = self.fmt, self.info(show.index)
-        rating = 5.0 + mix(show.seed, 84) % 41 / 10
+        rating = round(5.0 + mix(show.seed, 84) % 41 / 10, 1)
         year = show.year
         pairs: list[tuple[str, Scalar | None]] = [
             ("ratingKey", str(i.key)),
@@ -892,7 +890,7 @@ class EpisodeTemplates:
             values[b"sguid"] = esc(i.season_guid(season))
             values[b"stitle"] = esc(season.title)
             values[b"sthumb"] = esc(i.season_thumb(season))
-            self.by_season[season.season_number] = _MARKER.sub(lambda m: values[m[1]], skeleton)
+            self.by_season[season.season_number] = _MARKER.sub(lambda m: values.get(m[1], m[0]), skeleton)
         self.tags = r.episode_tags(show) if opts.tags else [b"", b"", b""]
         self.guids = opts.guids and not show.legacy_agent  # legacy agents have no Guid[]
 
@@ -1054,12 +1052,13 @@ class PlexServer(EmulatedServer):
     kind = "plex"
     public_paths: ClassVar[frozenset[str]] = frozenset({"/identity"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # EmulatedServer's arguments
+        super().__init__(*args, **kwargs)
         self.machine_identifier = (
             f"{mix(self.seed, 71):016x}{mix(self.seed, 72):016x}{mix(self.seed, 73) >> 32:08x}"
         )
         self.friendly_name = "Emulated Plex"
+        self.movie_uuid = f"{mix(self.seed, 75) >> 32:08x}-0000-4000-8000-000000000001"
         self.sections: dict[int, Section] = {}
         offset = 0
         for n, lib in enumerate(self.libraries):
@@ -1319,7 +1318,7 @@ class PlexServer(EmulatedServer):
             title="Movies",
             agent="tv.plex.agents.movie",
             scanner="Plex Movie",
-            uuid=f"{mix(self.seed, 75):08x}"[:8] + "-0000-4000-8000-000000000001",
+            uuid=self.movie_uuid,
             updated=1_730_000_000,
             scanned=1_730_000_000,
             changed=1,
@@ -1411,6 +1410,8 @@ class PlexServer(EmulatedServer):
             default_level = int(q.get("sourceType", SHOW))
         except ValueError:
             raise BadRequest("type must be an integer") from None
+        if default_level not in (SHOW, SEASON, EPISODE):
+            default_level = SHOW
         return self._listing(request, page, level, default_level)
 
     def _section_leaves(self, request: web.Request) -> web.Response:
@@ -1450,7 +1451,7 @@ class PlexServer(EmulatedServer):
             ("identifier", IDENTIFIER),
             ("librarySectionID", sec.key if sec else _MOVIE_SECTION),
             ("librarySectionTitle", sec.title if sec else "Movies"),
-            ("librarySectionUUID", sec.uuid if sec else "00000000-0000-4000-8000-000000000001"),
+            ("librarySectionUUID", sec.uuid if sec else self.movie_uuid),
             ("mediaTagPrefix", MEDIA_TAG_PREFIX),
             ("mediaTagVersion", MEDIA_TAG_VERSION),
             ("nocache", True),
@@ -1862,8 +1863,8 @@ class PlexServer(EmulatedServer):
         return self._answer(fmt, fmt.document(pairs, [("Metadata", items)]))
 
     def _one(self, request: web.Request) -> tuple[Section, str, Show, object]:
-        (key,) = self._ids(request.match_info["id"]) or [-1]
-        hit = self.lookup(key)
+        ids = self._ids(request.match_info["id"])
+        hit = self.lookup(ids[0]) if len(ids) == 1 else None
         if hit is None:
             raise web.HTTPNotFound()
         return hit
