@@ -13,10 +13,11 @@ under the HTTP client's in-flight limit, while a backpressure limit bounds the
 pages fetched but not yet written. A page that holds fewer items than asked (a
 server that caps its page size) gets a follow-up request for the rest.
 
-When a stream's pages are all in, a count probe is taken; the listing is
-*complete* when its unique ids equal the counts before and after it (Plex: and
-the shows' summed ``leafCount`` equals the episode total). Otherwise the library
-changed under us, and the stream is listed again, a few times at most.
+The first page of a listing counts it, and so does its last page (every Plex
+page carries the count; on Jellyfin the last page asks for it). The listing is
+*complete* when its unique ids equal both counts (Plex: and the shows' summed
+``leafCount`` equals the episode total). Otherwise the library changed under
+us, and the stream is listed again, a few times at most.
 """
 
 from __future__ import annotations
@@ -98,7 +99,6 @@ class _Stream:
     items: int = 0
     leaf_total: int = 0
     hashes: bytearray = field(default_factory=bytearray)
-    probing: bool = False
     finished: bool = False
     complete: bool = False
 
@@ -288,17 +288,11 @@ class Importer:
         page = self._pages[page_id]
         stream = page.stream
         stream.outstanding -= 1
-        if page.size == 0:  # a count probe: nothing to write
-            self._pages.pop(page_id)
-            self._room.release()
-            stream.total_after = total
-            self._close_listing(stream)
-            return
-        if page.listing != stream.listing:
-            return  # a page of an abandoned listing: written, but not counted
         stream.items += count
         stream.leaf_total += leaf_total
         stream.hashes += hashes
+        if total is not None and stream.total_before is not None:
+            stream.total_after = total  # a later count: Plex pages all carry one
         if stream.total_before is None and total is not None:
             stream.total_before = total
             self.progress.set_total(stream.library.title, stream.kind, total)
@@ -306,21 +300,21 @@ class Importer:
                 stream.page_size = count  # the server caps its pages: ask for what it gives
             self._plan(stream, total)
         end = offset + count
-        if count < page.size and end < (stream.total_before or 0) and count > 0:
+        if 0 < count < page.size and end < (stream.total_before or 0):
             self._schedule(stream, end, page.size - count)  # a short page: fetch the rest
-        if stream.outstanding == 0 and not stream.probing:
-            self._probe(stream)
+        if stream.outstanding == 0:
+            if stream.total_after is None:  # one page: one consistent answer
+                stream.total_after = stream.total_before
+            self._close_listing(stream)
 
     def _plan(self, stream: _Stream, total: int) -> None:
+        """Schedule the rest of a listing. Its last page also counts the listing again
+        (free on Plex, one COUNT on Jellyfin), so no separate probe costs a round trip."""
         offset = stream.planned_to
         while offset < total:
-            self._schedule(stream, offset, stream.page_size)
+            last = offset + stream.page_size >= total
+            self._schedule(stream, offset, stream.page_size, with_total=last)
             offset += stream.page_size
-
-    def _probe(self, stream: _Stream) -> None:
-        """Count the listing again now that it has been read (the 'after' count)."""
-        stream.probing = True
-        self._schedule(stream, 0, 0, with_total=True)
 
     def _close_listing(self, stream: _Stream) -> None:
         digests = bytes(stream.hashes)
@@ -335,16 +329,13 @@ class Importer:
         stream.total_before = stream.total_after = None
         stream.planned_to = stream.items = stream.leaf_total = 0
         stream.hashes = bytearray()
-        stream.probing = False
         self.progress.restart_stream(stream.library.title, stream.kind)
         self._schedule(stream, 0, stream.page_size, with_total=True)
 
     def _on_written(
         self, page_id: int, lib: int, stream_kind: str, count: int, written: int, unchanged: int
     ) -> None:
-        page = self._pages.pop(page_id, None)
-        if page is None:
-            return  # a count probe, already accounted for when it was decoded
+        page = self._pages.pop(page_id)
         self._room.release()
         result = self._results[lib]
         result.written += written

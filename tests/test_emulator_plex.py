@@ -512,3 +512,13 @@ def test_item_cost_and_latency_apply(url: str, server: PlexServer) -> None:
     started = time.perf_counter()
     _all(url, 4, "&X-Plex-Container-Size=50")
     assert time.perf_counter() - started >= 0.1
+
+
+def test_gzip_when_asked(url: str) -> None:
+    import gzip
+
+    status, headers, body = plex_get(
+        url, "/library/sections/2/all?type=4&X-Plex-Container-Size=100", headers={"Accept-Encoding": "gzip"}
+    )
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(body))["MediaContainer"]["Metadata"]) == 100

@@ -460,3 +460,46 @@ def _parse(text: str, like: object) -> object:
     if isinstance(like, int):
         return int(text)
     return text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/identity",
+        "/library",
+        "/library/sections",
+        "/library/sections/2",
+        "/library/sections/2/all?type=2&X-Plex-Container-Size=3&includeMeta=1",
+        "/library/sections/1/all?type=1&X-Plex-Container-Size=3",
+        "/library/sections/2/allLeaves?X-Plex-Container-Size=3&includeGuids=1",
+        "/library/sections/2/collections?includeMeta=1",
+        "/library/metadata/{show},{season},{episode}",
+        "/library/metadata/{show}/children",
+        "/library/metadata/{season}/children",
+        "/library/metadata/{show}/allLeaves?X-Plex-Container-Size=3",
+    ],
+)
+def test_every_endpoint_renders_both_ways(server: PlexServer, lib: Library, sec: Section, path: str) -> None:
+    show = lib.shows[1]
+    path = path.format(
+        show=sec.show_key(show),
+        season=sec.season_key(show, 0),
+        episode=sec.episode_key(lib.view_of(show, View.PLEX)[0]),
+    )
+    js = plex_json(server.url, path)
+    xml = plex_xml(server.url, path)
+    assert list(xml.attrib) == list(_scalars(js))
+    items = [(k, c) for k, v in js.items() if isinstance(v, list) for c in v]
+    elements = [e for e in xml if e.tag != "Meta"]
+    assert len(items) == len(elements) == js.get("size", len(items))
+    for (_, item), element in zip(items, elements, strict=True):
+        _same_names(item, element, path)
+
+
+def test_plexapi_through_a_base_path(lib: Library) -> None:
+    srv = PlexServer(Library(LibrarySpec(shows=3, seed=29)), token=TOKEN, base_path="/plex")
+    with srv.running_in_thread() as url:
+        plex = PlexApiServer(url, TOKEN)  # type: ignore[no-untyped-call]
+        tv = plex.library.sectionByID(2)
+        assert len(tv.searchEpisodes()) == srv.sections[2].library.episode_total(View.PLEX)

@@ -1482,7 +1482,7 @@ class PlexServer(EmulatedServer):
                     ("active", False),
                 ],
             )
-            groups.append(("Meta", fmt.group("Type", [t]) if not fmt.json else b'{"Type":[' + t + b"]}"))
+            groups.append(("Meta", _meta_element(fmt, [t], [])))
         return self._answer(fmt, fmt.document(pairs, groups), self._paging_headers(page.start, 0))
 
     def _meta(self, fmt: Format, key: int, tv: bool) -> bytes:
@@ -1566,9 +1566,7 @@ class PlexServer(EmulatedServer):
             )
             for t, ops in operators.items()
         ]
-        if fmt.json:
-            return b'{"Type":[' + b",".join(types) + b'],"FieldType":[' + b",".join(field_types) + b"]}"
-        return b"<Meta>\n" + b"".join(types) + b"".join(field_types) + b"</Meta>\n"
+        return _meta_element(fmt, types, field_types)
 
     # ------------------------------------------------------------------ selection
     def select(self, sec: Section, q: Query, start: int, size: int | None) -> tuple[int, list[object]]:
@@ -1984,6 +1982,14 @@ class PlexServer(EmulatedServer):
         if not fmt.json:  # in XML the children keep their order: the directory comes first
             groups = [("Metadata", directories + metadata)]
         return self._answer(fmt, fmt.document(pairs, groups), self._paging_headers(page.start, total))
+
+
+def _meta_element(fmt: Format, types: list[bytes], field_types: list[bytes]) -> bytes:
+    """``Meta``: an element without attributes in XML, an object in JSON."""
+    if fmt.json:
+        body = b'{"Type":[' + b",".join(types) + b"]"
+        return body + (b',"FieldType":[' + b",".join(field_types) + b"]}" if field_types else b"}")
+    return b"<Meta>\n" + b"".join(types) + b"".join(field_types) + b"</Meta>\n"
 
 
 def _section_art(kind: str) -> tuple[str, str]:

@@ -9,6 +9,8 @@ Details and sources: shared/research/server-apis.md, "JELLYFIN (and Emby)".
 
 from __future__ import annotations
 
+import asyncio
+
 import platform
 from collections.abc import Callable
 from urllib.parse import quote
@@ -300,16 +302,19 @@ class JellyfinSource:
         # (X-Emby-Token and api_key are "legacy" there).
         return {"Authorization": f'MediaBrowser {self._client_fields()}, Token="{token}"', **JSON}
 
+    async def _public_info(self, http: HttpGet) -> bytes:
+        if self._info_body is not None:
+            return self._info_body
+        return await http.get_bytes(f"{self.prefix}/System/Info/Public", headers=JSON)
+
     async def discover(self, http: HttpGet) -> tuple[ServerInfo, list[LibraryInfo]]:
-        body = self._info_body
-        if body is None:
-            body = await http.get_bytes(f"{self.prefix}/System/Info/Public", headers=JSON)
+        # Independent requests: one round trip, not two (none when detection has the info).
+        body, folders_body = await asyncio.gather(
+            self._public_info(http), http.get_bytes(f"{self.prefix}/Library/VirtualFolders", headers=JSON)
+        )
         info = parse_public_info(body, f"{self.prefix}/System/Info/Public")
         folders = decode_json(
-            _FOLDERS,
-            await http.get_bytes(f"{self.prefix}/Library/VirtualFolders", headers=JSON),
-            f"{self.prefix}/Library/VirtualFolders",
-            "Jellyfin or Emby",
+            _FOLDERS, folders_body, f"{self.prefix}/Library/VirtualFolders", "Jellyfin or Emby"
         )
         if isinstance(folders, VirtualFolderQuery):
             folders = folders.items

@@ -9,6 +9,8 @@ and ``totalSize``. Details and sources: shared/research/server-apis.md, "PLEX".
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -335,23 +337,25 @@ class PlexSource:
             "Accept": "application/json",
         }
 
-    async def discover(self, http: HttpGet) -> tuple[ServerInfo, list[LibraryInfo]]:
-        # "/" names the server (friendlyName) besides its id and version; the public
-        # /identity that detection reads does not, so it is only the fallback.
+    async def _root(self, http: HttpGet) -> Identity:
         try:
-            identity = parse_identity(await http.get_bytes("/", headers=JSON), "Plex /")
+            return parse_identity(await http.get_bytes("/", headers=JSON), "Plex /")
         except NotFoundError:
             body = self._identity_body
             if body is None:
                 body = await http.get_bytes("/identity", headers=JSON)
-            identity = parse_identity(body)
+            return parse_identity(body)
+
+    async def discover(self, http: HttpGet) -> tuple[ServerInfo, list[LibraryInfo]]:
+        # "/" names the server (friendlyName) besides its id and version; the public
+        # /identity that detection reads does not, so it is only the fallback. The two
+        # requests are independent: one round trip, not two.
         paging = {"X-Plex-Container-Start": "0", "X-Plex-Container-Size": str(PAGE_SIZE)}
-        sections = decode_json(
-            _SECTIONS,
-            await http.get_bytes("/library/sections", headers={**JSON, **paging}),
-            "Plex /library/sections",
-            "Plex",
-        ).container
+        root, sections_body = await asyncio.gather(
+            self._root(http), http.get_bytes("/library/sections", headers={**JSON, **paging})
+        )
+        identity = root
+        sections = decode_json(_SECTIONS, sections_body, "Plex /library/sections", "Plex").container
         server = ServerInfo(
             kind=KIND,
             machine_id=identity.machine_identifier,
