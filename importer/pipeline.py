@@ -174,7 +174,9 @@ class Importer:
         opts = self.options
         if opts.kind == "auto":
             # A wrong URL should fail fast here, not after a full retry budget.
-            async with HttpClient(self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)) as probe:
+            async with HttpClient(
+                self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)
+            ) as probe:
                 source = await detect_source(probe, self.url)
         else:
             source = make_source(opts.kind, self.url)
@@ -207,7 +209,9 @@ class Importer:
             "full",
         )
         await self._expect("opened")
-        self._streams = [_Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS]
+        self._streams = [
+            _Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS
+        ]
         self.progress.start(server.name, [lib.title for lib in libraries])
         for stream in self._streams:
             self._schedule(stream, 0, stream.page_size, with_total=True)
@@ -226,7 +230,9 @@ class Importer:
         if event[0] == "fatal":
             raise _error(event[1], event[2])
         if event[0] == "exited":
-            raise errors.StoreError("the writer process stopped unexpectedly; run the same command again to resume")
+            raise errors.StoreError(
+                "the writer process stopped unexpectedly; run the same command again to resume"
+            )
 
     async def _event_loop(self, n_libraries: int) -> None:
         finished = 0
@@ -271,7 +277,9 @@ class Importer:
     async def _fetch(self, page_id: int, with_total: bool) -> None:
         page = self._pages[page_id]
         stream = page.stream
-        request = self._source.page_request(stream.library, stream.kind, page.offset, page.size, with_total=with_total)
+        request = self._source.page_request(
+            stream.library, stream.kind, page.offset, page.size, with_total=with_total
+        )
         await self._room.acquire()
         try:
             fetched = await self._http.fetch(request)
@@ -352,7 +360,9 @@ class Importer:
         if any(p.stream.lib == lib for p in self._pages.values()):
             return  # pages still on their way to the database
         by_kind = {s.kind: s for s in streams}
-        leaves_ok = self._source.kind != "plex" or by_kind["shows"].leaf_total == by_kind["episodes"].total_after
+        leaves_ok = (
+            self._source.kind != "plex" or by_kind["shows"].leaf_total == by_kind["episodes"].total_after
+        )
         result.complete = all(s.complete for s in streams) and leaves_ok
         result.totals = {s.kind: s.total_after or 0 for s in streams}
         result.status = "done" if result.complete else "incomplete"
@@ -360,7 +370,9 @@ class Importer:
             result.reason = "the library kept changing while it was listed; run again to complete it"
         self.progress.library_done(result.title)
         stats = self._http.stats
-        self._pool.control("finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes})
+        self._pool.control(
+            "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes}
+        )
 
 
 def _peak_rss_kb() -> int:
@@ -372,11 +384,21 @@ def _peak_rss_kb() -> int:
 def _select(libraries: list[LibraryInfo], wanted: tuple[str, ...]) -> list[LibraryInfo]:
     if not wanted:
         return libraries
-    chosen = [lib for lib in libraries if lib.source_id in wanted or lib.title.casefold() in {w.casefold() for w in wanted}]
-    missing = [w for w in wanted if not any(w in (lib.source_id,) or w.casefold() == lib.title.casefold() for lib in libraries)]
+    chosen = [
+        lib
+        for lib in libraries
+        if lib.source_id in wanted or lib.title.casefold() in {w.casefold() for w in wanted}
+    ]
+    missing = [
+        w
+        for w in wanted
+        if not any(w in (lib.source_id,) or w.casefold() == lib.title.casefold() for lib in libraries)
+    ]
     if missing:
         names = ", ".join(f"{lib.title!r} ({lib.source_id})" for lib in libraries) or "none"
-        raise errors.ConfigError(f"no TV library named {', '.join(map(repr, missing))}; the server has: {names}")
+        raise errors.ConfigError(
+            f"no TV library named {', '.join(map(repr, missing))}; the server has: {names}"
+        )
     return chosen
 
 

@@ -15,8 +15,8 @@ totals before the rows are written. It writes pages inside large transactions an
 reports "written" per page and "committed" per transaction.
 
 Workers start with ``spawn`` (never plain ``fork`` inside a host program that may have
-threads; a ``forkserver`` would outlive the run), ignore SIGINT/SIGTERM (the main process stops them through their pipes),
-and exit when the main process goes away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
+threads; a ``forkserver`` would outlive the run), ignore SIGINT/SIGTERM (the main process
+stops them through their pipes), and exit when the main process goes away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ def decompress(body: bytes, encoding: str | None) -> bytes:
     """A page body as sent, decompressed within limits (a gzip bomb is refused)."""
     if not encoding or encoding == "identity":
         if len(body) > MAX_DECOMPRESSED:
-            raise UnexpectedResponse(f"a page of {len(body):,} bytes exceeds the limit of {MAX_DECOMPRESSED:,}")
+            raise UnexpectedResponse(
+                f"a page of {len(body):,} bytes exceeds the limit of {MAX_DECOMPRESSED:,}"
+            )
         return body
     if encoding not in ("gzip", "deflate"):
         raise UnexpectedResponse(f"the server sent an unsupported Content-Encoding {encoding!r}")
@@ -151,7 +153,7 @@ def writer_main(
 ) -> None:
     _become_worker()
     from importer.sources.base import DecodedPage
-    from importer.store import Writer, WriteCounts, connect
+    from importer.store import WriteCounts, Writer, connect
 
     page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage, bytes])
     inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
@@ -236,8 +238,13 @@ def writer_main(
                 rows = len(page.shows) + len(page.seasons) + len(page.episodes) + len(page.files)
                 pending_rows += rows
                 pending_pages.append(page_id)
-                send(("written", page_id, lib_index, page.stream, page.count, counts.written, counts.unchanged))
-                if pending_rows >= settings.commit_rows or time.monotonic() - last_commit > settings.commit_interval:
+                send(
+                    ("written", page_id, lib_index, page.stream, page.count, counts.written, counts.unchanged)
+                )
+                if (
+                    pending_rows >= settings.commit_rows
+                    or time.monotonic() - last_commit > settings.commit_interval
+                ):
                     commit()
             elif tag in ("error", "rss"):
                 send(message)
@@ -305,14 +312,18 @@ class WorkerPool:
         for n in range(self.n_decoders):
             page_r, page_w = ctx.Pipe(duplex=False)
             rows_r, rows_w = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=decoder_main, args=(page_r, rows_w), name=f"importer-decoder-{n}", daemon=True)
+            proc = ctx.Process(
+                target=decoder_main, args=(page_r, rows_w), name=f"importer-decoder-{n}", daemon=True
+            )
             proc.start()
             self._processes.append(proc)
             child_ends += [page_r, rows_w]
             decoder_out.append(rows_r)
             sendq: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
             self._senders.append(sendq)
-            thread = threading.Thread(target=_sender, args=(page_w, sendq), name=f"importer-send-{n}", daemon=True)
+            thread = threading.Thread(
+                target=_sender, args=(page_w, sendq), name=f"importer-send-{n}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         control_r, control_w = ctx.Pipe(duplex=False)
@@ -328,7 +339,9 @@ class WorkerPool:
         for conn in [*child_ends, *decoder_out, control_r, events_w]:
             conn.close()  # only the children hold these now, so EOF reaches everyone
         self._control = control_w
-        reader = threading.Thread(target=_reader, args=(events_r, loop, self.events), name="importer-events", daemon=True)
+        reader = threading.Thread(
+            target=_reader, args=(events_r, loop, self.events), name="importer-events", daemon=True
+        )
         reader.start()
         self._threads.append(reader)
 
@@ -396,7 +409,9 @@ def _sender(conn: Connection, sendq: queue.Queue[tuple[bytes, bytes] | None]) ->
     conn.close()
 
 
-def _reader(conn: Connection, loop: asyncio.AbstractEventLoop, events: asyncio.Queue[tuple[Any, ...]]) -> None:
+def _reader(
+    conn: Connection, loop: asyncio.AbstractEventLoop, events: asyncio.Queue[tuple[Any, ...]]
+) -> None:
     put: Callable[[tuple[Any, ...]], None] = events.put_nowait
     while True:
         try:

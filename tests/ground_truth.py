@@ -54,7 +54,11 @@ def _plex(server: PlexServer, section_key: int) -> LibraryTruth:
         for season in lib.seasons_of(show):
             key = str(sec.season_key(show, season.ordinal))
             season_keys[season.season_number] = key
-            truth.seasons[key] = {"show_source_id": sid, "season_number": season.season_number, "title": season.title}
+            truth.seasons[key] = {
+                "show_source_id": sid,
+                "season_number": season.season_number,
+                "title": season.title,
+            }
         for ep in lib.view_of(show, View.PLEX):
             eid = str(sec.episode_key(ep))
             truth.episodes[eid] = {
@@ -86,7 +90,11 @@ def _jellyfin(server: JellyfinServer, index: int) -> LibraryTruth:
         for season in lib.seasons_of(show):
             key = jid(2, show.index, season.ordinal)
             season_ids[season.season_number] = key
-            truth.seasons[key] = {"show_source_id": sid, "season_number": season.season_number, "title": season.title}
+            truth.seasons[key] = {
+                "show_source_id": sid,
+                "season_number": season.season_number,
+                "title": season.title,
+            }
         for ep in lib.view_of(show, View.JELLYFIN_PRESENT):
             eid = jid(3, ep.show_index, ep.ordinal)
             truth.episodes[eid] = {
@@ -125,8 +133,8 @@ def read_library(db: apsw.Connection, source_id: str) -> LibraryTruth:
             item = dict(zip(names, row, strict=True))
             getattr(got, table)[item["source_id"]] = item
     cursor = db.execute(
-        "SELECT e.source_id AS episode_source_id, f.* FROM media_files f JOIN episodes e ON e.id = f.episode_id "
-        "WHERE e.library_id = ? ORDER BY f.media_index, f.part_index",
+        "SELECT e.source_id AS episode_source_id, f.* FROM media_files f "
+        "JOIN episodes e ON e.id = f.episode_id WHERE e.library_id = ? ORDER BY f.media_index, f.part_index",
         (lib_id,),
     )
     names = [d[0] for d in cursor.getdescription()]
@@ -152,9 +160,13 @@ def assert_library_equal(got: LibraryTruth, want: LibraryTruth) -> None:
         assert ids["shows"].get(season["show_id"]) == season["show_source_id"], f"season {sid} not linked"
     for sid, ep in got.episodes.items():
         assert ids["shows"].get(ep["show_id"]) == ep["show_source_id"], f"episode {sid}: show_id not linked"
-        assert ids["seasons"].get(ep["season_id"]) == ep["season_source_id"], f"episode {sid}: season_id not linked"
+        assert ids["seasons"].get(ep["season_id"]) == ep["season_source_id"], (
+            f"episode {sid}: season_id not linked"
+        )
     for eid, want_files in want.files.items():
-        got_files = [{k: v for k, v in f.items() if k not in ("id", "episode_id")} for f in got.files.get(eid, [])]
+        got_files = [
+            {k: v for k, v in f.items() if k not in ("id", "episode_id")} for f in got.files.get(eid, [])
+        ]
         assert all(f["source_id"] for f in got_files), f"files of episode {eid} without a source id"
         if want_files and "source_id" not in want_files[0]:  # Jellyfin's media source ids are opaque
             for f in got_files:

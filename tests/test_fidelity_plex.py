@@ -2,7 +2,7 @@
 
 1. python-plexapi, a real client, reads the emulated server and gets back exactly what
    the generator made, quirks included (hidden seasons, legacy agents, double episodes).
-2. Field names and JSON types match recorded real answers (shared/reference/plex/fixtures)
+2. Field names and JSON types match recorded real answers (tests/reference/plex/fixtures)
    and the official spec's schemas; the XML rendering has the same names as the JSON.
 """
 
@@ -12,24 +12,21 @@ import datetime
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from plex_helpers import TOKEN, plex_get, plex_json, plex_xml
 from plexapi.server import PlexServer as PlexApiServer
 from plexapi.video import Episode as ApiEpisode
+from reference_data import PLEX
 
 from importer.emulator.library import Episode, Library, LibrarySpec, View
 from importer.emulator.plex import PlexServer, Section
 
-REFERENCE = Path("/work/shared/reference/plex")
+REFERENCE = PLEX
 FIXTURES = REFERENCE / "fixtures"
 # seed 29 has a legacy-agent show, a hidden-season show, emoji titles and a show without ids
 SPEC = LibrarySpec(shows=8, seed=29)
-
-if not FIXTURES.is_dir():  # pragma: no cover
-    pytest.skip("the recorded Plex answers are not available", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

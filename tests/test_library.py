@@ -29,7 +29,9 @@ def test_seed_shape_is_exactly_the_seed_library() -> None:
     for view in View:
         assert lib.episode_total(view) == 5000
     eps = list(lib.episodes(View.PLEX))
-    assert {(e.season_number, e.episode_number) for e in eps} == {(s, e) for s in range(1, 6) for e in range(1, 11)}
+    assert {(e.season_number, e.episode_number) for e in eps} == {
+        (s, e) for s in range(1, 6) for e in range(1, 11)
+    }
     assert all(len(e.files) == 1 and e.ids.imdb and e.ids.tvdb for e in eps)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reference_data import REFERENCE
 
 from importer.emulator.jellyfin import EmbyServer, JellyfinServer, jf_etag
 from importer.emulator.library import Episode, Library, LibrarySpec, Show, View
@@ -28,9 +29,7 @@ from importer.sources.base import DecodedPage, LibraryInfo, PageRequest, Source,
 from importer.sources.jellyfin import EmbySource, JellyfinSource
 from importer.sources.plex import PlexSource
 
-REFERENCE = Path("/work/shared/reference")
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference data not present")
 
 
 def body(obj: Any) -> bytes:
@@ -429,7 +428,6 @@ def test_plex_count_only_page() -> None:
     assert (page.count, page.total, page.ids, page.episodes) == (0, 10, [], [])
 
 
-@needs_reference
 @pytest.mark.parametrize(
     ("name", "stream", "count"),
     [
@@ -451,7 +449,6 @@ def test_recorded_plex_pages_decode(name: str, stream: str, count: int) -> None:
         assert page.leaf_total == 36 and page.shows[0][8] == "268592"
 
 
-@needs_reference
 def test_recorded_watchstate_pages_decode() -> None:
     data = json.loads((REFERENCE / "plex/fixtures/watchstate-plex_data.json").read_bytes())
     page = decode_page("plex", "episodes", body(data["library_episodes_get_200"]["response"]["body"]), "2")
@@ -631,7 +628,6 @@ def test_emby_page_has_no_start_index() -> None:
     assert page.offset == -1 and page.total == 7 and page.ids == ["e1"]
 
 
-@needs_reference
 def test_recorded_jellyfin_item_decodes() -> None:
     item = json.loads((REFERENCE / "jellyfin/fixtures/aiojellyfin-track-thrown_away.json").read_bytes())
     item["Type"] = "Episode"  # a real recorded BaseItemDto (an audio track): same shapes

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,7 +64,9 @@ def pages_requested(server: EmulatedServer) -> int:
         pytest.param("emby", {"kind": "auto"}, {}, id="emby-detected"),
     ],
 )
-async def test_database_equals_the_library(tmp_path: Path, kind: str, options: dict[str, Any], controls: dict[str, Any]) -> None:
+async def test_database_equals_the_library(
+    tmp_path: Path, kind: str, options: dict[str, Any], controls: dict[str, Any]
+) -> None:
     server = make_server(kind, Library(FEATURED), controls=Controls(**controls))
     result = await run_sync(server, tmp_path / "lib.db", **{"kind": kind, **options})
     assert [lib.status for lib in result.libraries] == ["done"]
@@ -73,11 +74,16 @@ async def test_database_equals_the_library(tmp_path: Path, kind: str, options: d
     assert result.libraries[0].unlinked == 0
     check_database(server, tmp_path / "lib.db")
     if controls.get("page_cap"):  # a capped server made the importer ask for the rest
-        assert any(int(e.query.get("X-Plex-Container-Size", 0)) < 237 for e in server.log if e.path.endswith("/all"))
+        assert any(
+            int(e.query.get("X-Plex-Container-Size", 0)) < 237 for e in server.log if e.path.endswith("/all")
+        )
 
 
 async def test_several_libraries_and_a_base_path(tmp_path: Path) -> None:
-    libraries = [TvLibrary("TV Shows", Library(FEATURED)), TvLibrary("Animé", Library(LibrarySpec(seed=5, shows=3)))]
+    libraries = [
+        TvLibrary("TV Shows", Library(FEATURED)),
+        TvLibrary("Animé", Library(LibrarySpec(seed=5, shows=3))),
+    ]
     server = make_server("jellyfin", libraries, base_path="/jellyfin")
     result = await run_sync(server, tmp_path / "lib.db", kind="auto")
     assert [lib.title for lib in result.libraries] == ["TV Shows", "Animé"]
@@ -86,7 +92,10 @@ async def test_several_libraries_and_a_base_path(tmp_path: Path) -> None:
 
 
 async def test_library_filter(tmp_path: Path) -> None:
-    libraries = [TvLibrary("TV Shows", Library(FEATURED)), TvLibrary("Kids", Library(LibrarySpec(seed=5, shows=2)))]
+    libraries = [
+        TvLibrary("TV Shows", Library(FEATURED)),
+        TvLibrary("Kids", Library(LibrarySpec(seed=5, shows=2))),
+    ]
     server = make_server("plex", libraries)
     result = await run_sync(server, tmp_path / "lib.db", kind="plex", libraries=("kids",))
     assert [lib.title for lib in result.libraries] == ["Kids"]
@@ -163,14 +172,21 @@ print(sorted(seen))
 
 
 async def test_a_second_process_reads_while_the_import_runs(tmp_path: Path) -> None:
-    server = make_server("plex", Library(LibrarySpec(seed=4, episodes=6_000)), controls=Controls(latency_ms=40))
+    server = make_server(
+        "plex", Library(LibrarySpec(seed=4, episodes=6_000)), controls=Controls(latency_ms=40)
+    )
     db = tmp_path / "lib.db"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(db), "6000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", READER, str(db), "6000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         # Small transactions, so that there is something to see before the end.
-        result = await run_sync(server, db, kind="plex", page_size=500, concurrency=1, writer={"commit_rows": 1500})
+        result = await run_sync(
+            server, db, kind="plex", page_size=500, concurrency=1, writer={"commit_rows": 1500}
+        )
         out, err = reader.communicate(timeout=60)
     finally:
         reader.kill()
@@ -186,7 +202,15 @@ def cli(*args: str, token: str | None = None, **kw: Any) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k != "IMPORTER_TOKEN"}
     if token is not None:
         env["IMPORTER_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "importer", *args], env=env, capture_output=True, text=True, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "importer", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
 
 
 def test_cli_json_progress_and_summary(tmp_path: Path) -> None:
@@ -196,9 +220,13 @@ def test_cli_json_progress_and_summary(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stderr.splitlines()]
     assert events[-1]["event"] == "done"
-    assert events[-1]["overall_done"] == events[-1]["overall_total"] == server.libraries[0].library.episode_total(
-        importer_view("plex")
-    ) + len(server.libraries[0].library.shows) + server.libraries[0].library.season_total()
+    assert (
+        events[-1]["overall_done"]
+        == events[-1]["overall_total"]
+        == server.libraries[0].library.episode_total(importer_view("plex"))
+        + len(server.libraries[0].library.shows)
+        + server.libraries[0].library.season_total()
+    )
     summary = json.loads(out.stdout)
     assert summary["libraries"][0]["status"] == "done"
     assert server.token not in out.stdout + out.stderr

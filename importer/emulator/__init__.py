@@ -1,8 +1,8 @@
 """Emulated Plex, Jellyfin and Emby servers over a generated library, on loopback.
 
-    server = make_server("plex", LibrarySpec(shows=100))
-    with server.running_in_thread() as url:
-        ...  # server.token, server.log
+server = make_server("plex", LibrarySpec(shows=100))
+with server.running_in_thread() as url:
+    ...  # server.token, server.log
 """
 
 from __future__ import annotations

@@ -17,11 +17,23 @@ sources they cite):
   (``JsonNullableGuidConverter``): every item says ``"ChannelId":null`` and an episode
   without a season says ``"SeasonId":null``. Dates are ``yyyy-MM-ddTHH:mm:ss.fffffffZ``
   (``JsonDateTimeConverter``). Strings go through System.Text.Json's default encoder, which
-  escapes everything outside printable ASCII and the HTML-sensitive ``"&'<>+``` `` as
-  ``\\uXXXX``. ``Etag`` is the MD5 of the item's ``DateLastSaved`` ticks (``BaseItem.GetEtag``).
+  escapes everything outside printable ASCII, and the quote and ``& ' < > + ` `` too, as
+  ``\\uXXXX`` (the backslash as ``\\\\``). ``Etag`` is the MD5 of the item's
+  ``DateLastSaved`` ticks (``BaseItem.GetEtag``).
+- With an API key there is no user: ``/Users/Me`` is a 400, ``/UserViews`` needs a
+  ``userId``, items carry no ``UserData``, and ``/Shows/{id}/Episodes`` lists missing
+  episodes (a user sees them only with DisplayMissingEpisodes, off here). A missing episode
+  has no Path, Container or file and, when asked for, ``"MediaSources":[]``.
 - ``/Items`` pages with ``StartIndex``/``Limit`` and no cap; ``TotalRecordCount`` is a full
   ``COUNT(*)`` unless ``EnableTotalRecordCount=false``, when it is the page length. On
   10.8-10.10 a plain ``MinDateLastSaved`` binds the wrong SQL parameter and matches nothing.
+
+Listing order is fixed: per library, series in title order, then their seasons, then their
+episodes (season and episode order); ``SortOrder=Descending`` reverses it. ``SortBy`` is
+accepted and does not change it: Jellyfin cannot sort by id and its SortName order across a
+whole library interleaves shows, so clients must not depend on the order anyway. Accepted
+and ignored: ``SortBy``, ``IsUnaired``/``IsVirtualUnaired`` (nothing is unaired),
+``Has*Id``, ``ImageTypeLimit``/``EnableImageTypes``, ``ParentIndexNumber``/``IndexNumber``.
 
 Pages are rendered from pre-encoded fragments (per server, per show, per season, per
 distinct string) spliced into one f-string per item: no dict per item, no re-serialisation.
@@ -52,6 +64,7 @@ from importer.emulator.library import (
     VIRTUAL,
     Episode,
     Library,
+    LibrarySpec,
     MediaFile,
     Season,
     Show,
@@ -60,7 +73,7 @@ from importer.emulator.library import (
     mix,
     slot_flags,
 )
-from importer.emulator.server import EmulatedServer, charge, listed
+from importer.emulator.server import Controls, EmulatedServer, TvLibrary, charge, listed
 
 # ============================================================================ JSON values
 
@@ -248,7 +261,6 @@ class QueryParams:
 # ============================================================================ item references
 
 SERIES, SEASON, EPISODE = 0, 1, 2
-_KIND_NAMES: Final = {"series": SERIES, "season": SEASON, "episode": EPISODE}
 
 
 class Ref(NamedTuple):
@@ -420,7 +432,7 @@ _SUPPORTED_FIELDS: Final = frozenset(
     }
 )
 _FIELD_BY_LOWER: Final = {f.lower(): f for f in _SUPPORTED_FIELDS}
-#: ItemFields values that exist but that our items never fill (accepted, no output).
+#: IncludeItemTypes this TV library has (others are accepted and match nothing).
 _ITEM_TYPES: Final = {"series": SERIES, "season": SEASON, "episode": EPISODE}
 _GENRES: Final = ("Drama", "Comedy", "Crime", "Documentary", "Science Fiction", "Animation", "Mystery")
 _FIRST_NAMES: Final = ("Ana", "Bruno", "Chloé", "Dmitri", "Eun-ji", "Farid", "Grace", "Hiro", "Ines", "Jonas")
@@ -484,8 +496,16 @@ class JellyfinServer(EmulatedServer):
         Route("/Users/{userId}", "get_user", "/Users/{userId}"),
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        libraries: list[TvLibrary] | Library | LibrarySpec | None = None,
+        *,
+        token: str | None = None,
+        controls: Controls | None = None,
+        base_path: str = "",
+        seed: int = 1,
+    ) -> None:
+        super().__init__(libraries, token=token, controls=controls, base_path=base_path, seed=seed)
         self.server_id = _hex_id(self.seed, 7, 0)
         self.user_id = _hex_id(self.seed, 9, 0)
         self.user_name = "emulator"
@@ -877,7 +897,7 @@ class JellyfinServer(EmulatedServer):
         key = (lib_index, show_index)
         got = self._frags.get(key)
         if got is None:
-            if len(self._frags) > 8192:  # a page touches a few shows; keep the cache small
+            if len(self._frags) > 2048:  # a page touches a few shows; keep the cache small
                 self._frags.clear()
             got = self._build_frags(lib_index, show_index)
             self._frags[key] = got
@@ -920,7 +940,7 @@ class JellyfinServer(EmulatedServer):
     # -- episodes: the hot path (a million of them in a full listing)
     def render_episodes(self, r: _Renderer, lib_index: int, eps: Iterable[Episode], out: list[str]) -> None:
         """Episodes as BaseItemDto JSON, in DtoService's property order. Each item is one
-        join of pre-encoded pieces; a field that was not asked for costs one test."""
+        f-string of pre-encoded pieces; a field that was not asked for costs one test."""
         library = self.libs[lib_index][2]
         esc = self.escape
         path_json = self._path_json

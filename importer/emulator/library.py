@@ -271,8 +271,9 @@ class Library:
         for pos, i in enumerate(rank):
             self.shows[i].key_order = pos
         self._prefix: dict[tuple[View, bool], list[int]] = {}
-        # Episodes are rebuilt from the show's seed when needed; a page touches a few shows.
-        self._view = functools.lru_cache(maxsize=256)(self._build_view)
+        # Episodes are rebuilt from the show's seed when needed; a page touches a few shows, and
+        # a larger cache only gives the cyclic GC more to scan.
+        self._view = functools.lru_cache(maxsize=16)(self._build_view)
         # Plex ratingKeys: each show takes one contiguous block (show, seasons, slots)
         # in the order it was added.
         self._key_base: list[int] = [0] * len(self.shows)
@@ -536,7 +537,7 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
     n_words = len(_EP_TITLE_WORDS)
     for season_number, count in show.season_sizes:
         folder = f"/data/TV/{show_title}/Season {season_number:02d}/{show_title} - S{season_number:02d}E"
-        pending_double: MediaFile | None = None
+        pending_double: tuple[MediaFile, ...] | None = None
         for k in range(count):
             number = k + 1
             h = bits(64)
@@ -548,7 +549,7 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
             if virtual:
                 files = ()
             elif flag == DOUBLE_SECOND and pending_double is not None:
-                files = (pending_double,)
+                files = pending_double
                 pending_double = None
             else:
                 container, vcodec, acodec = _CONTAINERS[(h >> 8) % len(_CONTAINERS)]
@@ -582,7 +583,8 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
                         MediaFile(
                             m,
                             p,
-                            f"{base}{' - 4K' if m else ''}{f' - pt{p + 1}' if n_parts > 1 else ''}.{container}",
+                            f"{base}{' - 4K' if m else ''}{f' - pt{p + 1}' if n_parts > 1 else ''}"
+                            f".{container}",
                             200_000_000 + (g >> 4) % 3_000_000_000 + m * 5_000_000_000,
                             container,
                             "hevc" if m else vcodec,
@@ -597,7 +599,7 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
                         for p in range(n_parts)
                     )
                 if flag == DOUBLE_FIRST:
-                    pending_double = files[0]
+                    pending_double = files
             no_ids = not plain and (h >> 20) % 12 == 0
             if not plain and (h >> 24) % 11 == 0:
                 title = f"Épisode {number} — «{_EP_TITLE_WORDS[h % n_words]}» 🎬"
@@ -617,7 +619,9 @@ def _episodes(shape: Shape, show: Show) -> Iterator[Episode]:
                 None if not plain and (h >> 30) % 25 == 0 else _ymd(added - 30 * 86400),
                 None if virtual or (not plain and (h >> 34) % 30 == 0) else duration,
                 ExternalIds(
-                    None if no_ids or (not plain and (h >> 40) % 3 == 0) else f"tt{1_000_000 + (g >> 3) % 8_999_999:07d}",
+                    None
+                    if no_ids or (not plain and (h >> 40) % 3 == 0)
+                    else f"tt{1_000_000 + (g >> 3) % 8_999_999:07d}",
                     None if no_ids else str(100_000 + (g >> 9) % 4_000_000),
                     None if no_ids else str(1_000_000 + (g >> 17) % 9_000_000),
                 ),

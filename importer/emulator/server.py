@@ -67,7 +67,7 @@ class LoggedRequest:
     query: dict[str, str]
     status: int
     items: int  # items listed in the response
-    bytes: int  # body bytes sent (after compression)
+    bytes: int  # body bytes, before any compression
     started: float
     seconds: float
     cost_us: float = 0.0  # server time charged: items x item_cost_us plus charge()

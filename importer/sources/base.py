@@ -7,8 +7,9 @@ itself except through the :class:`HttpGet` it is given for discovery, and its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Protocol
+from typing import Literal, Protocol
 
 import msgspec
 

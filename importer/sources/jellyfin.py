@@ -10,7 +10,6 @@ Details and sources: shared/research/server-apis.md, "JELLYFIN (and Emby)".
 from __future__ import annotations
 
 import asyncio
-
 import platform
 from collections.abc import Callable
 from urllib.parse import quote

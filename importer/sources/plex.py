@@ -10,7 +10,6 @@ and ``totalSize``. Details and sources: shared/research/server-apis.md, "PLEX".
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
