@@ -16,7 +16,8 @@ reports "written" per page and "committed" per transaction.
 
 Workers start with ``spawn`` (never plain ``fork`` inside a host program that may have
 threads; a ``forkserver`` would outlive the run), ignore SIGINT/SIGTERM (the main process
-stops them through their pipes), and exit when the main process goes away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
+stops them through their pipes), and exit when the main process goes away: pipe EOF, and
+``PR_SET_PDEATHSIG`` on Linux.
 """
 
 from __future__ import annotations
