@@ -32,8 +32,9 @@ import signal
 import sys
 import threading
 import time
+import types
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -304,6 +305,10 @@ class WorkerPool:
         self.peak_rss_kb: dict[str, int] = {}
 
     def start(self) -> None:
+        with _main_module_hidden():
+            self._start()
+
+    def _start(self) -> None:
         loop = asyncio.get_running_loop()
         # spawn, not fork (unsafe in a host program with threads) nor forkserver (its server
         # process would outlive the run).
@@ -397,6 +402,22 @@ class WorkerPool:
                 proc.join(1)
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start workers without the host program's ``__main__``.
+
+    ``spawn`` re-imports the parent's main module in each child, which runs a host
+    script's top-level code again when it lacks an ``if __name__ == "__main__"`` guard.
+    The workers need nothing from it: their code lives in this module.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _sender(conn: Connection, sendq: queue.Queue[tuple[bytes, bytes] | None]) -> None:

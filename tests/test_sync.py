@@ -304,3 +304,39 @@ async def test_workers_do_not_outlive_the_run(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert {"writer"} <= set(result.peak_rss_kb) and any(k.startswith("decoder") for k in result.peak_rss_kb)
     assert child_pids() - before == set()
+
+
+HOST_SCRIPT = """
+import asyncio, sys
+import importer
+from importer.emulator import LibrarySpec, make_server
+
+server = make_server("jellyfin", LibrarySpec(seed=3, shows=2))
+with server.running_in_thread() as url:
+    ticks = 0
+
+    async def host() -> None:
+        global ticks
+        task = asyncio.ensure_future(importer.sync(url, sys.argv[1], token=server.token))
+        while not task.done():  # the host's own work keeps running during the import
+            ticks += 1
+            await asyncio.sleep(0.005)
+        print(task.result().libraries[0].status, ticks > 5)
+
+    asyncio.run(host())
+"""
+
+
+def test_library_api_in_a_host_script_without_a_main_guard(tmp_path: Path) -> None:
+    # spawn re-imports a parent's __main__ in each worker; the importer must not let it.
+    script = tmp_path / "host.py"
+    script.write_text(HOST_SCRIPT)
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "lib.db")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["done", "True"]
