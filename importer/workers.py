@@ -14,10 +14,10 @@ commits, and forwards each page's summary ("decoded") at once so the planner lea
 totals before the rows are written. It writes pages inside large transactions and
 reports "written" per page and "committed" per transaction.
 
-Workers start with ``spawn`` (never plain ``fork`` inside a host program that may have
-threads; a ``forkserver`` would outlive the run), ignore SIGINT/SIGTERM (the main process
-stops them through their pipes), and exit when the main process goes away: pipe EOF, and
-``PR_SET_PDEATHSIG`` on Linux.
+Workers are fresh interpreters that inherit only their pipe ends (never ``fork`` inside
+a host program that may have threads; see ``WorkerPool._launch``), ignore SIGINT/SIGTERM
+(the main process stops them through their pipes), and exit when the main process goes
+away: pipe EOF, and ``PR_SET_PDEATHSIG`` on Linux.
 """
 
 from __future__ import annotations
@@ -25,18 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import multiprocessing
 import os
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
-import types
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any
 
 import msgspec
@@ -296,7 +295,7 @@ class WorkerPool:
         self.settings = settings
         self.n_decoders = max(1, decoders)
         self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-        self._processes: list[multiprocessing.process.BaseProcess] = []
+        self._processes: list[subprocess.Popen[bytes]] = []
         self._senders: list[queue.Queue[tuple[bytes, bytes] | None]] = []
         self._threads: list[threading.Thread] = []
         self._control: Connection | None = None
@@ -305,25 +304,12 @@ class WorkerPool:
         self.peak_rss_kb: dict[str, int] = {}
 
     def start(self) -> None:
-        with _main_module_hidden():
-            self._start()
-
-    def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        # spawn, not fork (unsafe in a host program with threads) nor forkserver (its server
-        # process would outlive the run).
-        ctx = multiprocessing.get_context("spawn")
         decoder_out: list[Connection] = []
-        child_ends: list[Connection] = []
         for n in range(self.n_decoders):
-            page_r, page_w = ctx.Pipe(duplex=False)
-            rows_r, rows_w = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=decoder_main, args=(page_r, rows_w), name=f"importer-decoder-{n}", daemon=True
-            )
-            proc.start()
-            self._processes.append(proc)
-            child_ends += [page_r, rows_w]
+            page_r, page_w = Pipe(duplex=False)
+            rows_r, rows_w = Pipe(duplex=False)
+            self._launch("decoder", {"inbox": page_r, "to_writer": rows_w})
             decoder_out.append(rows_r)
             sendq: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
             self._senders.append(sendq)
@@ -332,24 +318,39 @@ class WorkerPool:
             )
             thread.start()
             self._threads.append(thread)
-        control_r, control_w = ctx.Pipe(duplex=False)
-        events_r, events_w = ctx.Pipe(duplex=False)
-        writer = ctx.Process(
-            target=writer_main,
-            args=(self.settings, decoder_out, control_r, events_w),
-            name="importer-writer",
-            daemon=True,
+        control_r, control_w = Pipe(duplex=False)
+        events_r, events_w = Pipe(duplex=False)
+        self._launch(
+            "writer",
+            {"control": control_r, "events": events_w, **{f"rows{i}": c for i, c in enumerate(decoder_out)}},
+            settings=self.settings,
         )
-        writer.start()
-        self._processes.append(writer)
-        for conn in [*child_ends, *decoder_out, control_r, events_w]:
-            conn.close()  # only the children hold these now, so EOF reaches everyone
         self._control = control_w
         reader = threading.Thread(
             target=_reader, args=(events_r, loop, self.events), name="importer-events", daemon=True
         )
         reader.start()
         self._threads.append(reader)
+
+    def _launch(
+        self, role: str, pipes: dict[str, Connection], settings: WriterSettings | None = None
+    ) -> None:
+        """Start a worker as a fresh interpreter that inherits only its pipe ends.
+
+        Not multiprocessing: its ``spawn`` re-runs a host script's unguarded main module
+        in each child and starts a resource tracker that outlives the run; ``fork`` is
+        unsafe in a host program with threads.
+        """
+        fds = {name: conn.fileno() for name, conn in pipes.items()}
+        spec = _encode({"role": role, "fds": fds, "settings": settings})
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from importer.workers import child_main; child_main()", spec.hex()],
+            pass_fds=list(fds.values()),
+            stdin=subprocess.DEVNULL,
+        )
+        self._processes.append(proc)
+        for conn in pipes.values():
+            conn.close()  # only the child holds these now, so EOF reaches everyone
 
     def send_page(self, header: tuple[Any, ...], body: bytes) -> None:
         self._senders[self._next % self.n_decoders].put((_encode(header), body))
@@ -363,7 +364,7 @@ class WorkerPool:
             raise StoreError("the writer process is gone; see the messages above and run again") from exc
 
     def writer_alive(self) -> bool:
-        return bool(self._processes) and self._processes[-1].is_alive()
+        return bool(self._processes) and self._processes[-1].poll() is None
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Ask the writer to commit and stop, then end every worker."""
@@ -387,7 +388,7 @@ class WorkerPool:
 
     def kill(self) -> None:
         for proc in self._processes:
-            if proc.is_alive():
+            if proc.poll() is None:
                 proc.kill()
         if self._control is not None:
             self._control.close()
@@ -396,28 +397,30 @@ class WorkerPool:
     def _join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for proc in reversed(self._processes):
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.join(1)
+                proc.wait(1)
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
 
 
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start workers without the host program's ``__main__``.
-
-    ``spawn`` re-imports the parent's main module in each child, which runs a host
-    script's top-level code again when it lacks an ``if __name__ == "__main__"`` guard.
-    The workers need nothing from it: their code lives in this module.
-    """
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+def child_main() -> None:
+    """Entry point of a worker process: rebuild its pipes from inherited fds, run its role."""
+    spec = msgspec.msgpack.decode(bytes.fromhex(sys.argv[1]))
+    fds = spec["fds"]
+    if spec["role"] == "decoder":
+        decoder_main(Connection(fds["inbox"], writable=False), Connection(fds["to_writer"], readable=False))
+    else:
+        rows = [Connection(fd, writable=False) for name, fd in sorted(fds.items()) if name.startswith("rows")]
+        settings = msgspec.convert(spec["settings"], WriterSettings)
+        writer_main(
+            settings,
+            rows,
+            Connection(fds["control"], writable=False),
+            Connection(fds["events"], readable=False),
+        )
 
 
 def _sender(conn: Connection, sendq: queue.Queue[tuple[bytes, bytes] | None]) -> None:
