@@ -76,14 +76,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=1_000_000)
     parser.add_argument("--kind", default="plex", choices=["plex", "jellyfin", "emby"])
+    parser.add_argument("--cache-mb", type=int, default=None, help="the writer's SQLite cache")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "import.db"
+        writer = {"cache_mb": args.cache_mb} if args.cache_mb else {}
         emulator, url, token = start_emulator(args.kind, args.episodes)
         try:
             cpu_before, _ = emulator_usage(emulator.pid)
             started = time.perf_counter()
-            result = asyncio.run(importer.sync(url, db, token=token, options=SyncOptions(kind=args.kind)))
+            result = asyncio.run(importer.sync(url, db, token=token, options=SyncOptions(kind=args.kind, writer=writer)))
             seconds = time.perf_counter() - started
             cpu_after, emulator_rss = emulator_usage(emulator.pid)
         finally:

@@ -48,8 +48,6 @@ def connect(
         conn = apsw.Connection(name, flags=flags)
         try:
             conn.setbusytimeout(busy_timeout_ms)
-            # negative cache_size is in KiB
-            conn.pragma("cache_size", -cache_mb * 1024)
             # the schema declares REFERENCES with cascades; enforcing them costs a
             # rowid lookup per reference and keeps deletes (the sweep) consistent
             conn.pragma("foreign_keys", True)
@@ -67,6 +65,10 @@ def connect(
                 conn.pragma("synchronous", "normal")
                 conn.pragma("journal_size_limit", JOURNAL_SIZE_LIMIT)
                 migrations.migrate(conn, name)
+            # Negative cache_size is in KiB. Set after page_size: on a new file, a
+            # cache_size set first keeps its old page count, and a 64 MB cache silently
+            # became 256 MB once pages grew from 4 to 16 KiB (measured: 4x the memory).
+            conn.pragma("cache_size", -cache_mb * 1024)
         except BaseException:
             conn.close()
             raise
