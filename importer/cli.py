@@ -209,6 +209,9 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
     "--page-cap", type=click.IntRange(1), default=None, help="Plex: return at most this many per page."
 )
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), help="Use this token.")
+@click.option(
+    "--cache-responses", is_flag=True, help="Answer a repeated request from a disk cache (benches)."
+)
 def emulator(
     kind: str,
     shows: int,
@@ -222,13 +225,16 @@ def emulator(
     item_cost_us: float,
     page_cap: int | None,
     token_file: Path | None,
+    cache_responses: bool,
 ) -> None:
     """Run an emulated Plex, Jellyfin or Emby server until interrupted."""
     from importer.emulator import Controls, LibrarySpec, make_server
 
     token = token_file.read_text().strip() if token_file else None
     spec = LibrarySpec(seed=seed, shows=shows, shape=shape, episodes=episodes)  # type: ignore[arg-type]
-    controls = Controls(latency_ms=latency_ms, item_cost_us=item_cost_us, page_cap=page_cap)
+    controls = Controls(
+        latency_ms=latency_ms, item_cost_us=item_cost_us, page_cap=page_cap, cache_responses=cache_responses
+    )
     server = make_server(kind, spec, token=token, controls=controls, base_path=base_path)
     # A dedicated process: the cyclic GC would keep rescanning the library's long-lived
     # objects and cost about a quarter of the server's CPU.

@@ -53,7 +53,7 @@ MAX_RATIO = 200
 @dataclass(frozen=True)
 class WriterSettings:
     db_path: str
-    cache_mb: int = 200  # SQLite page cache: big enough for 1M episodes, within 300 MB per process
+    cache_mb: int = 128  # SQLite page cache: keeps the writer well under 300 MB at 1M episodes
     #: rows per transaction before a commit; large transactions are what make SQLite fast
     commit_rows: int = 25_000
     #: commit at least this often (seconds) while pages trickle in, so progress is saved

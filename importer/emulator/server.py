@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from importer.emulator.cache import ResponseCache
 from importer.emulator.library import Library, LibrarySpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,6 +47,7 @@ class Controls:
     page_cap: int | None = None  # Plex: silently return at most this many items per page
     gzip: bool = True  # compress when the client asks for it
     jellyfin_version: str = "10.10.7"  # 10.8-10.10: plain MinDateLastSaved returns no items
+    cache_responses: bool = False  # answer a repeated request from disk (see cache.py)
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(self)}
@@ -158,6 +160,7 @@ class EmulatedServer:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.seed = seed
         self.log = RequestLog()
+        self.cache = ResponseCache()
         self.url = ""  # set once started
         self._runner: web.AppRunner | None = None
 
@@ -202,7 +205,7 @@ class EmulatedServer:
             response: web.StreamResponse = self.unauthorized(request)
         else:
             try:
-                response = await handler(request)
+                response = await self._maybe_cached(request, handler)
             except web.HTTPException as exc:
                 response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
         items = request.get(_ITEMS_KEY, 0)
@@ -235,6 +238,24 @@ class EmulatedServer:
             )
         return response
 
+    async def _maybe_cached(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.controls.cache_responses or request.method != "GET":
+            return await handler(request)
+        key = self.cache.key(request.method, request.path, dict(request.query), dict(request.headers))
+        hit = self.cache.get(key)
+        if hit is not None:
+            entry, body = hit
+            request[_ITEMS_KEY] = entry.items
+            request[_COST_KEY] = entry.cost_us
+            return web.Response(body=body, status=entry.status, headers=dict(entry.headers))
+        response = await handler(request)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes) and response.status == 200:
+            self.cache.put(
+                key, response.body, response.status, dict(response.headers),
+                request.get(_ITEMS_KEY, 0), request.get(_COST_KEY, 0.0),
+            )  # fmt: skip
+        return response
+
     async def _get_log(self, request: web.Request) -> web.Response:
         return web.json_response(self.log.as_json())
 
@@ -243,6 +264,7 @@ class EmulatedServer:
             self.controls.update(await request.json())
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        self.cache.clear()  # answers may differ now
         return web.json_response(asdict(self.controls))
 
     # -------------------------------------------------------------- running
