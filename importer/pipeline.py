@@ -172,14 +172,15 @@ class Importer:
 
     async def _connect(self) -> tuple[Source, HttpClient]:
         opts = self.options
-        if opts.kind == "auto":
+        kind = opts.kind if opts.kind != "auto" else _known_kind(self.db_path, self.url)
+        if kind != "auto":
+            source = make_source(kind, self.url)
+        else:
             # A wrong URL should fail fast here, not after a full retry budget.
             async with HttpClient(
                 self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)
             ) as probe:
                 source = await detect_source(probe, self.url)
-        else:
-            source = make_source(opts.kind, self.url)
         if opts.page_size:
             source.page_size = opts.page_size
         http = HttpClient(
@@ -373,6 +374,24 @@ class Importer:
         self._pool.control(
             "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes}
         )
+
+
+def _known_kind(db_path: str, url: str) -> str:
+    """The kind of the server this database last synced from ``url``, or "auto": a nightly
+    run need not ask the server again what it is."""
+    if not Path(db_path).exists():
+        return "auto"
+    try:
+        from importer.store import connect
+
+        conn = connect(db_path, readonly=True)
+        try:
+            kind = conn.execute("SELECT kind FROM servers WHERE base_url = ?", (url,)).get
+        finally:
+            conn.close()
+    except errors.ImporterError:
+        return "auto"  # unreadable here: detection will do, and the writer reports real problems
+    return kind if isinstance(kind, str) else "auto"
 
 
 def _peak_rss_kb() -> int:

@@ -340,3 +340,17 @@ def test_library_api_in_a_host_script_without_a_main_guard(tmp_path: Path) -> No
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["done", "True"]
+
+
+async def test_a_later_run_remembers_the_server_kind(tmp_path: Path) -> None:
+    server = make_server("plex", Library(LibrarySpec(seed=9, shows=2)))
+    db = tmp_path / "lib.db"
+    async with serving(server) as url:
+        await importer.sync(url, db, token=server.token)
+        first = [e.path for e in server.log]
+        server.log.clear()
+        await importer.sync(url, db, token=server.token)
+        second = [e.path for e in server.log]
+    assert "/identity" in first  # detection asked the server what it is
+    assert "/identity" not in second and "/System/Info/Public" not in second
+    assert len(second) == len(first) - 2
