@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from importer import errors
-from importer.http import HttpClient, RetryPolicy
+from importer.http import HttpClient, HttpStats, RetryPolicy
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
@@ -133,6 +133,7 @@ class Importer:
         self._failure: BaseException | None = None
         self._commits = 0
         self._peak_rss_kb: dict[str, int] = {}
+        self._probe_stats: HttpStats | None = None
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
@@ -163,8 +164,8 @@ class Importer:
         return SyncResult(
             server=server,
             libraries=results,
-            requests=stats.requests,
-            bytes=stats.bytes,
+            requests=stats.requests + (self._probe_stats.requests if self._probe_stats else 0),
+            bytes=stats.bytes + (self._probe_stats.bytes if self._probe_stats else 0),
             seconds=time.monotonic() - started,
             commits=self._commits,
             peak_rss_kb={"main": _peak_rss_kb(), **self._peak_rss_kb},
@@ -181,6 +182,7 @@ class Importer:
                 self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)
             ) as probe:
                 source = await detect_source(probe, self.url)
+            self._probe_stats = probe.stats  # detection's requests count too
         if opts.page_size:
             source.page_size = opts.page_size
         http = HttpClient(

@@ -72,6 +72,7 @@ async def test_database_equals_the_library(
     assert [lib.status for lib in result.libraries] == ["done"]
     assert result.libraries[0].complete
     assert result.libraries[0].unlinked == 0
+    assert result.requests == len(server.log)  # detection included
     check_database(server, tmp_path / "lib.db")
     if controls.get("page_cap"):  # a capped server made the importer ask for the rest
         assert any(
