@@ -63,8 +63,20 @@ def fail(exc: ImporterError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _version_message() -> str:
+    from importer import speedups
+
+    if speedups.IMPLEMENTATION == "c":
+        native = "with its compiled C extension"
+    elif os.environ.get("IMPORTER_PURE_PYTHON") == "1":
+        native = "with its pure-Python twin, as IMPORTER_PURE_PYTHON=1 asks"
+    else:
+        native = "with its pure-Python twin: the C extension was not built; install a C compiler and reinstall"
+    return f"%(prog)s %(version)s, {native}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="importer")
+@click.version_option(package_name="importer", message=_version_message())
 def cli() -> None:
     """Copy the TV libraries of Plex, Jellyfin and Emby servers into SQLite."""
 

@@ -123,3 +123,16 @@ def test_repeated_calls_do_not_grow_memory() -> None:
         burn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert after - before < 2048, f"peak RSS grew by {after - before} kB over 1,000,000 calls"
+
+
+def test_version_says_which_implementation_runs() -> None:
+    def version(**env: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "importer", "--version"],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout
+
+    assert "pure-Python twin" in version(IMPORTER_PURE_PYTHON="1")
+    expected = "compiled C extension" if _speedups is not None else "the C extension was not built"
+    assert expected in version()
