@@ -71,7 +71,7 @@ def _version_message() -> str:
     elif os.environ.get("IMPORTER_PURE_PYTHON") == "1":
         native = "with its pure-Python twin, as IMPORTER_PURE_PYTHON=1 asks"
     else:
-        native = "with its pure-Python twin: the C extension was not built; install a C compiler and reinstall"
+        native = "with its pure-Python twin: the C extension was not built (install a C compiler, reinstall)"
     return f"%(prog)s %(version)s, {native}"
 
 
