@@ -38,6 +38,8 @@ from importer.workers import WorkerPool, WriterSettings
 
 #: re-list a stream whose listing drifted at most this many times
 MAX_LISTINGS = 3
+_EXIT_CODES = {"done": 0, "incomplete": 75}
+_SEVERITY = (0, 75, 1)
 
 
 @dataclass
@@ -82,7 +84,10 @@ class SyncResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if all(lib.status == "done" for lib in self.libraries) else 1
+        """The worst library's: 0 done; 75 incomplete (the library kept changing while it
+        was read: rows are kept, a later run completes it); 1 anything else."""
+        codes = [_EXIT_CODES.get(lib.status, 1) for lib in self.libraries]
+        return max(codes, key=_SEVERITY.index, default=0)
 
 
 @dataclass

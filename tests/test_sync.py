@@ -14,10 +14,12 @@ from typing import Any
 
 import apsw
 import pytest
+from aiohttp import web
 from ground_truth import assert_library_equal, expected, read_library
 
 import importer
 from importer.emulator import Controls, EmulatedServer, Library, LibrarySpec, make_server
+from importer.emulator.plex import PlexServer
 from importer.emulator.server import TvLibrary
 from importer.pipeline import SyncOptions, SyncResult
 
@@ -355,3 +357,52 @@ async def test_a_later_run_remembers_the_server_kind(tmp_path: Path) -> None:
     assert "/identity" in first  # detection asked the server what it is
     assert "/identity" not in second and "/System/Info/Public" not in second
     assert len(second) == len(first) - 2
+
+
+class DriftingPlex(PlexServer):
+    """Overstates the episode total of its first ``drifts`` episode listings by one, as a
+    library does when an episode is added and another deleted while it is being read."""
+
+    def __init__(self, *args: Any, drifts: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drifts = drifts
+
+    def make_app(self) -> web.Application:
+        app = super().make_app()
+        app.middlewares.insert(0, self._drift)
+        return app
+
+    @web.middleware
+    async def _drift(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        first_episode_page = (
+            request.query.get("type") == "4" and request.query.get("X-Plex-Container-Start") == "0"
+        )
+        if first_episode_page and self.drifts > 0 and isinstance(response, web.Response) and response.body:
+            self.drifts -= 1
+            page = json.loads(bytes(response.body))  # type: ignore[arg-type]
+            page["MediaContainer"]["totalSize"] += 1
+            response.body = json.dumps(page).encode()
+        return response
+
+
+async def test_a_drifted_listing_is_read_again(tmp_path: Path) -> None:
+    server = DriftingPlex(Library(FEATURED), drifts=1)
+    result = await run_sync(server, tmp_path / "lib.db", kind="plex")
+    assert result.libraries[0].status == "done" and result.exit_code == 0
+    first_pages = [
+        e for e in server.log if e.query.get("type") == "4" and e.query.get("X-Plex-Container-Start") == "0"
+    ]
+    assert len(first_pages) == 2, "the episode stream was listed twice"
+    check_database(server, tmp_path / "lib.db")
+
+
+async def test_a_library_that_keeps_changing_is_kept_but_incomplete(tmp_path: Path) -> None:
+    server = DriftingPlex(Library(FEATURED), drifts=99)
+    result = await run_sync(server, tmp_path / "lib.db", kind="plex")
+    lib = result.libraries[0]
+    assert (lib.status, lib.complete, result.exit_code) == ("incomplete", False, 75)
+    assert "changing" in (lib.reason or "")
+    check_database(server, tmp_path / "lib.db")  # every row is there all the same
+    conn = apsw.Connection(str(tmp_path / "lib.db"))
+    assert conn.execute("SELECT status FROM runs").get == "incomplete"
