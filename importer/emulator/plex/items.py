@@ -1,0 +1,262 @@
+"""Shows, seasons and episodes of one section rendered as ``Directory`` and ``Video``
+elements; episodes, the bulk of every large listing, from per-season templates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from importer.emulator.library import Episode, ExternalIds, Season, Show, mix
+from importer.emulator.plex.episodes import EpisodeTemplates, Shape, episode_skeleton, guid_templates
+from importer.emulator.plex.formats import Format, Group, Scalar
+from importer.emulator.plex.media import MediaRenderer
+from importer.emulator.plex.memo import Lru, Memo
+from importer.emulator.plex.query import Options
+from importer.emulator.plex.sections import Section
+
+_GENRES = ("Drama", "Comedy", "Action", "Science Fiction", "Mystery", "Documentary", "Animation", "Crime")
+_PEOPLE = (
+    "Ada Brennan",
+    "Marco D'Souza",
+    "Yuki Tanaka",
+    "Zoë Ferreira",
+    "Kwame Mensah",
+    "Ingrid Holm",
+    'Lee "Sparky" Park',
+    "Olga Petrova",
+    "Ravi & Sons",
+)
+
+
+def _pick(pool: Sequence[str], seed: int, n: int) -> list[str]:
+    start = seed % len(pool)
+    return [pool[(start + k * 3) % len(pool)] for k in range(n)]
+
+
+class Renderer:
+    """Renders shows, seasons and episodes of one section in one format."""
+
+    def __init__(self, sec: Section, fmt: Format) -> None:
+        self.sec = sec
+        self.fmt = fmt
+        self.section_attrs = (
+            ("librarySectionTitle", sec.title),
+            ("librarySectionID", sec.key),
+            ("librarySectionKey", f"/library/sections/{sec.key}"),
+        )
+        self._templates: Lru[tuple[int, Options], EpisodeTemplates] = Lru(self._episode_templates, limit=512)
+        self._skeletons: Memo[Shape, bytes] = Memo(
+            lambda shape: episode_skeleton(fmt, self.section_attrs, shape)
+        )
+        self._tags: Memo[tuple[str, ...], list[bytes]] = Memo(self._director_writer)
+        self._summaries: Memo[str | None, bytes] = Memo(lambda s: fmt.opt("summary", s), limit=10_000)
+        self._dates: Memo[str | None, tuple[bytes, bytes]] = Memo(self._date_parts, limit=50_000)
+        self._duration = fmt.opt("duration", 0).replace(b"0", b"%d")
+        self._guid_templates = guid_templates(fmt)
+        self._media = MediaRenderer(fmt, sec.media_offset)
+        # new agents rate with audienceRating, the old ones with rating (the fixtures)
+        self._ratings = [
+            (fmt.opt("audienceRating", round(5.0 + r / 10, 1)), fmt.opt("rating", round(5.0 + r / 10, 1)))
+            for r in range(41)
+        ]
+
+    # ----------------------------------------------------------------- shows
+    def show(self, show: Show, opts: Options) -> bytes:
+        fmt, i = self.fmt, self.sec.info(show.index)
+        rating = round(5.0 + mix(show.seed, 84) % 41 / 10, 1)
+        year = show.year
+        pairs: list[tuple[str, Scalar | None]] = [
+            ("ratingKey", str(i.key)),
+            ("key", f"/library/metadata/{i.key}/children"),
+            ("guid", i.guid),
+            ("studio", show.studio),
+            ("type", "show"),
+            ("title", show.title),
+            ("titleSort", show.sort_title if show.sort_title != show.title else None),
+            *(self.section_attrs if opts.detail else ()),
+            ("contentRating", show.content_rating),
+            ("summary", show.summary if opts.summary else None),
+            ("index", 1),
+            ("rating" if show.legacy_agent else "audienceRating", rating),
+            ("audienceRatingImage", None if show.legacy_agent else "themoviedb://image.rating"),
+            ("year", year),
+            ("thumb", i.thumb),
+            ("art", i.art),
+            ("banner", i.banner),
+            ("theme", i.theme),
+            ("duration", 1_200_000 + mix(show.seed, 85) % 40 * 60_000),
+            (
+                "originallyAvailableAt",
+                f"{year}-{1 + show.seed % 12:02d}-{1 + show.seed % 28:02d}" if year else None,
+            ),
+            ("leafCount", i.leaf_count),
+            ("viewedLeafCount", 0),
+            ("childCount", len(i.seasons)),
+            # seasons hidden: Plex Web goes straight to the episodes (watchstate fixture)
+            ("skipChildren", True if show.hidden_seasons else None),
+            ("addedAt", show.added_at),
+            ("updatedAt", show.updated_at),
+        ]
+        groups: list[Group] = []
+        if opts.tags:
+            groups.append(
+                ("Genre", [fmt.element("Genre", [("tag", g)]) for g in _pick(_GENRES, show.seed, 2)])
+            )
+            groups.append(("Role", [fmt.element("Role", [("tag", p)]) for p in _pick(_PEOPLE, show.seed, 3)]))
+        guids = self.guid_group(show.ids) if opts.guids and not show.legacy_agent else b""
+        return fmt.element("Directory", pairs, groups, guids)
+
+    # ----------------------------------------------------------------- seasons
+    def season(self, show: Show, season: Season, opts: Options) -> bytes:
+        i = self.sec.info(show.index)
+        key = i.season_keys[season.ordinal]
+        pairs: list[tuple[str, Scalar | None]] = [
+            ("ratingKey", str(key)),
+            ("key", f"/library/metadata/{key}/children"),
+            ("parentRatingKey", str(i.key)),
+            ("guid", i.season_guid(season)),
+            ("parentGuid", i.guid),
+            ("parentStudio", show.studio),
+            ("type", "season"),
+            ("title", season.title),
+            *(self.section_attrs if opts.detail else ()),
+            ("parentKey", f"/library/metadata/{i.key}"),
+            ("parentTitle", show.title),
+            ("summary", "" if opts.summary else None),
+            ("index", season.season_number),
+            ("parentIndex", 1),
+            ("parentYear", show.year),
+            ("thumb", i.season_thumb(season)),
+            ("art", i.art),
+            ("parentThumb", i.thumb),
+            ("parentTheme", i.theme),
+            ("leafCount", i.season_counts[season.ordinal]),
+            ("viewedLeafCount", 0),
+            ("addedAt", season.added_at),
+            ("updatedAt", season.updated_at),
+        ]
+        return self.fmt.element("Directory", pairs)
+
+    def all_leaves(self, show: Show) -> bytes:
+        """The synthetic first child of a show (plex-api-rs tv_seasons.json)."""
+        i = self.sec.info(show.index)
+        return self.fmt.element(
+            "Directory",
+            [
+                ("leafCount", i.leaf_count),
+                ("thumb", i.thumb),
+                ("viewedLeafCount", 0),
+                ("key", f"/library/metadata/{i.key}/allLeaves"),
+                ("title", "All episodes"),
+            ],
+        )
+
+    # ----------------------------------------------------------------- episodes
+    def episodes(self, episodes: Iterable[Episode], opts: Options) -> list[bytes]:
+        """The hot path: one ``%`` per episode on its season's template, plus its media.
+        Everything that repeats (titles, summaries, dates, show and season parts) comes
+        from caches, already escaped."""
+        out: list[bytes] = []
+        append = out.append
+        current = -1
+        by_season: dict[int, bytes] = {}
+        ep_key0 = legacy = 0
+        guids = False
+        tags = [b""]
+        texts, summaries, dates = self.fmt.texts, self._summaries, self._dates
+        duration_tpl = self._duration
+        media = self._media.render
+        guid_group = self.guid_group
+        ratings = self._ratings
+        templates = self._templates
+        with_summary, with_media = opts.summary, opts.media
+        for ep in episodes:
+            (
+                show_index,
+                ordinal,
+                season,
+                number,
+                _,
+                _,
+                _,
+                title,
+                summary,
+                air,
+                duration,
+                ids,
+                added,
+                updated,
+            ) = ep[:14]
+            if show_index != current:
+                current = show_index
+                t = templates[current, opts]
+                by_season = t.by_season
+                ep_key0, legacy, guids = t.ep_key0, t.legacy, t.guids
+                tags = t.tags
+            rk = ep_key0 + ordinal
+            year, day = dates[air]
+            append(
+                by_season[season]
+                % (
+                    rk,
+                    rk,
+                    number if legacy else ordinal,
+                    texts[title],
+                    summaries[summary] if with_summary else b"",
+                    number,
+                    ratings[(rk * 40503) % 41][legacy],
+                    year,
+                    rk,
+                    updated,
+                    b"" if duration is None else duration_tpl % duration,
+                    day,
+                    added,
+                    updated,
+                    media(ep.files) if with_media else b"",
+                    tags[ordinal % 3],
+                    guid_group(ids) if guids else b"",
+                )
+            )
+        return out
+
+    def _episode_templates(self, key: tuple[int, Options]) -> EpisodeTemplates:
+        show_index, opts = key
+        i = self.sec.info(show_index)
+        show = i.show
+        skeleton = self._skeletons[
+            show.hidden_seasons, show.legacy_agent, show.content_rating is not None, opts.detail
+        ]
+        tags = self._tags[tuple(_pick(_PEOPLE, show.seed ^ 0x5EED, 4))] if opts.tags else [b"", b"", b""]
+        return EpisodeTemplates(self.fmt, skeleton, i, tags, opts.guids)
+
+    def _director_writer(self, people: tuple[str, ...]) -> list[bytes]:
+        """Director and Writer groups (three variants, picked by episode)."""
+        fmt = self.fmt
+        return [
+            fmt.group("Director", [fmt.element("Director", [("tag", people[k])])])
+            + fmt.group("Writer", [fmt.element("Writer", [("tag", people[k + 1])])])
+            for k in range(3)
+        ]
+
+    def _date_parts(self, air_date: str | None) -> tuple[bytes, bytes]:
+        """(year, originallyAvailableAt) parts of an air date."""
+        if air_date is None:
+            return b"", b""
+        return self.fmt.opt("year", int(air_date[:4])), self.fmt.opt("originallyAvailableAt", air_date)
+
+    def guid_group(self, ids: ExternalIds) -> bytes:
+        """A ``Guid[]`` group. Generated ids are ASCII digits (imdb: "tt" and digits):
+        the common cases skip escaping; anything else goes through ``Format.inner``."""
+        imdb, tmdb, tvdb = ids
+        if tmdb is not None and tvdb is not None and tmdb.isalnum() and tvdb.isalnum():
+            if imdb is None:
+                return self._guid_templates[6] % (tmdb.encode(), tvdb.encode())
+            if imdb.isalnum():
+                return self._guid_templates[7] % (imdb.encode(), tmdb.encode(), tvdb.encode())
+        inner = self.fmt.inner
+        present = tuple(inner(v) for v in ids if v is not None)
+        if not present:
+            return b""
+        return (
+            self._guid_templates[(imdb is not None) | (tmdb is not None) << 1 | (tvdb is not None) << 2]
+            % present
+        )

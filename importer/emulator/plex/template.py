@@ -1,0 +1,59 @@
+"""``%``-templates of one element: the attributes every item repeats are escaped once,
+and each item fills in only its own values."""
+
+from __future__ import annotations
+
+from importer.emulator.plex.formats import Format, Scalar
+
+
+class Template:
+    """Builds a ``%``-template of one element's attributes: constants are escaped once,
+    placeholders take per-item values in the order they were added, and the element's
+    end (children, closing tag) is always the last value."""
+
+    def __init__(self, fmt: Format, tag: str) -> None:
+        self.fmt = fmt
+        self.tag = tag
+        self._parts: list[tuple[bool, bytes]] = []  # (mandatory, bytes)
+
+    def const(self, name: str, v: Scalar | None) -> Template:
+        if v is not None:
+            self._parts.append((True, self.fmt.attr(name, v).replace(b"%", b"%%")))
+        return self
+
+    def number(self, name: str) -> Template:
+        """An int placeholder (a JSON number)."""
+        return self._mandatory(name, b"%d")
+
+    def text(self, name: str) -> Template:
+        """A string placeholder for a value escaped with ``Format.text`` or ``inner``."""
+        return self._mandatory(name, b"%s", string=True)
+
+    def quoted(self, name: str, *pieces: str | bytes) -> Template:
+        """A string made of constant pieces (str, escaped here) and format specs (bytes)."""
+        spec = b"".join(self.fmt.inner(p).replace(b"%", b"%%") if isinstance(p, str) else p for p in pieces)
+        return self._mandatory(name, spec, string=True)
+
+    def marker(self, name: str, key: str) -> Template:
+        """A number that ``@@key@@`` stands for until a later substitution."""
+        return self._mandatory(name, b"@@%s@@" % key.encode())
+
+    def optional(self) -> Template:
+        """A placeholder for a pre-rendered ``Format.opt`` part (possibly empty)."""
+        self._parts.append((False, b"%s"))
+        return self
+
+    def _mandatory(self, name: str, spec: bytes, string: bool = False) -> Template:
+        attribute = self.fmt.text_attribute if string else self.fmt.attribute
+        self._parts.append((True, attribute % (name.encode(), spec)))
+        return self
+
+    def build(self, end: bytes = b"%s") -> bytes:
+        """The template; ``end`` follows the attributes (by default one placeholder for
+        the element's end, which ``Format.close`` renders)."""
+        if not self._parts or not self._parts[-1][0]:
+            raise ValueError("a template must end with a mandatory attribute")
+        # optional parts carry their own separator (Format.opt); mandatory ones get one here
+        sep = self.fmt.separator
+        body = b"".join(p + sep if mandatory else p for mandatory, p in self._parts)
+        return self.fmt.open(self.tag) + body.removesuffix(sep) + end
