@@ -11,16 +11,20 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import stat
 import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from importer.errors import ConfigError, ImporterError
+
+if TYPE_CHECKING:
+    from importer.pipeline import Importer, SyncResult
 
 T = TypeVar("T")
 
@@ -35,6 +39,30 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+async def with_signals(run: Importer) -> SyncResult:
+    """Run an import; the first SIGINT/SIGTERM stops it cleanly (what is fetched is
+    committed), a second one ends the process at once (SQLite rolls back the open
+    transaction: the database stays as of the last commit)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if run.cancelling:
+            os._exit(128 + sig)
+        click.echo(
+            f"\n{sig.name}: finishing the pages in flight and committing them (again to stop at once)...",
+            err=True,
+        )
+        run.cancel(sig.name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await run.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def read_token(token_file: Path | None) -> str:
@@ -123,8 +151,7 @@ def sync(
     token_file: Path | None,
 ) -> None:
     """Import (or update) the TV libraries of the server at URL into --db."""
-    from importer.pipeline import SyncOptions
-    from importer.pipeline import sync as run_sync
+    from importer.pipeline import Importer, SyncOptions
     from importer.progress import Progress, format_summary
 
     try:
@@ -132,8 +159,8 @@ def sync(
         options = SyncOptions(
             kind=kind, libraries=libraries, full=full, concurrency=concurrency, verify_tls=not insecure
         )
-        tracker = Progress(mode=progress)
-        result = run_async(run_sync(url, db_path, token=token, options=options, progress=tracker))
+        run = Importer(url, db_path, token, options, Progress(mode=progress))
+        result = run_async(with_signals(run))
     except ImporterError as exc:
         fail(exc)
         return

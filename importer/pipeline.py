@@ -31,6 +31,7 @@ from typing import Any
 
 from importer import errors
 from importer.http import HttpClient, HttpStats, RetryPolicy
+from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
@@ -139,9 +140,40 @@ class Importer:
         self._commits = 0
         self._peak_rss_kb: dict[str, int] = {}
         self._probe_stats: HttpStats | None = None
+        self._cancel_signal: str | None = None
+        self._cancelled = asyncio.Event()
+        self._streaming = False
+        self._task: asyncio.Task[Any] | None = None
+        self._sent: set[int] = set()  # pages handed to the workers, not yet written
+
+    def cancel(self, signal_name: str = "SIGINT") -> None:
+        """Stop cleanly: no new requests; pages already fetched are written and committed,
+        the run is recorded as interrupted, and :meth:`run` raises ``Interrupted``.
+
+        Call it on the loop that runs the import (from another thread:
+        ``loop.call_soon_threadsafe(importer.cancel)``)."""
+        if self._cancel_signal is not None:
+            return
+        self._cancel_signal = signal_name
+        self._cancelled.set()
+        if not self._streaming and self._task is not None:
+            self._task.cancel()  # still discovering: nothing to commit yet
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel_signal is not None
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
+        self._task = asyncio.current_task()
+        lock = DatabaseLock(self.db_path)
+        lock.acquire()
+        try:
+            return await self._run(started)
+        finally:
+            lock.release()
+
+    async def _run(self, started: float) -> SyncResult:
         # Workers start first: they import their modules while discovery talks to the server.
         pool = WorkerPool(WriterSettings(self.db_path, **self.options.writer), decoders=self.options.decoders)
         pool.start()
@@ -160,6 +192,10 @@ class Importer:
             for task in self._tasks:
                 task.cancel()
             await pool.stop(timeout=5)
+            if isinstance(exc, asyncio.CancelledError) and self._cancel_signal is not None:
+                interrupted = self._interrupted()  # cancelled while discovering
+                self.progress.error(str(interrupted))
+                raise interrupted from None
             if isinstance(exc, errors.ImporterError):
                 self.progress.error(str(exc))
             raise
@@ -221,6 +257,7 @@ class Importer:
             _Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS
         ]
         self.progress.start(server.name, [lib.title for lib in libraries])
+        self._streaming = True
         for stream in self._streams:
             self._schedule(stream, 0, stream.page_size, with_total=True)
         await self._event_loop(len(libraries))
@@ -247,8 +284,11 @@ class Importer:
         while finished < n_libraries:
             if self._failure is not None:
                 raise self._failure
+            if self._cancelled.is_set():
+                await self._wind_down()
+                raise self._interrupted()
             try:
-                event = await asyncio.wait_for(self._pool.events.get(), timeout=1.0)
+                event = await asyncio.wait_for(self._pool.events.get(), timeout=0.2)
             except TimeoutError:
                 continue
             self._check_fatal(event)
@@ -266,8 +306,48 @@ class Importer:
                 self._results[lib].unlinked = unlinked
                 finished += 1
 
+    async def _wind_down(self, timeout: float = 60.0) -> None:
+        """After a cancel: drop what is not fetched yet, let what is fetched be written, and
+        record every unfinished library's run as interrupted, all committed."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        deadline = time.monotonic() + timeout
+        while self._sent and time.monotonic() < deadline:
+            try:
+                event = await asyncio.wait_for(self._pool.events.get(), timeout=0.5)
+            except TimeoutError:
+                continue
+            self._check_fatal(event)
+            if event[0] == "written":
+                self._on_written(*event[1:])
+        stats = self._http.stats
+        unfinished = [i for i, r in enumerate(self._results) if r.status == "running"]
+        for lib in unfinished:
+            result = self._results[lib]
+            result.status, result.reason = "interrupted", f"interrupted by {self._cancel_signal}"
+            self._pool.control(
+                "finish",
+                lib,
+                result.status,
+                result.reason,
+                {"requests": stats.requests, "bytes": stats.bytes},
+            )
+        for _ in unfinished:
+            await self._expect("finished")
+
+    def _interrupted(self) -> errors.Interrupted:
+        written = sum(r.written + r.unchanged for r in getattr(self, "_results", []))
+        return errors.Interrupted(
+            f"interrupted by {self._cancel_signal}: {written:,} items were committed to {self.db_path}; "
+            "run the same command again to continue",
+            signal=self._cancel_signal,
+        )
+
     # ------------------------------------------------------------------ planning
     def _schedule(self, stream: _Stream, offset: int, size: int, *, with_total: bool = False) -> None:
+        if self._cancelled.is_set():
+            return
         page_id = self._next_page_id
         self._next_page_id += 1
         self._pages[page_id] = _Page(stream, offset, size, stream.listing)
@@ -296,6 +376,7 @@ class Importer:
             raise
         header = (page_id, stream.lib, self._source.kind, stream.kind, stream.library.source_id, page.offset,
                   with_total, fetched.content_encoding)  # fmt: skip
+        self._sent.add(page_id)
         self._pool.send_page(header, fetched.body)
 
     def _on_decoded(
@@ -352,6 +433,7 @@ class Importer:
         self, page_id: int, lib: int, stream_kind: str, count: int, written: int, unchanged: int
     ) -> None:
         page = self._pages.pop(page_id)
+        self._sent.discard(page_id)
         self._room.release()
         result = self._results[lib]
         result.written += written
