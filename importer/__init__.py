@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from importer.pipeline import SyncOptions, SyncResult, sync
+    from importer.pipeline import Importer, SyncOptions, SyncResult, sync
 
-__all__ = ["SyncOptions", "SyncResult", "__version__", "sync"]
+__all__ = ["Importer", "SyncOptions", "SyncResult", "__version__", "sync"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that worker processes importing importer.workers stay light.
-    if name in ("sync", "SyncOptions", "SyncResult"):
+    if name in ("sync", "Importer", "SyncOptions", "SyncResult"):
         from importer import pipeline
 
         return getattr(pipeline, name)
