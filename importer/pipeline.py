@@ -23,6 +23,8 @@ us, and the stream is listed again, a few times at most.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from importer import errors
+from importer.cursor import cursor_path, read_cursor, write_cursor
 from importer.http import HttpClient, HttpStats, RetryPolicy
 from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
 from importer.workers import WorkerPool, WriterSettings
+
+log = logging.getLogger(__name__)
 
 #: re-list a stream whose listing drifted at most this many times
 MAX_LISTINGS = 3
@@ -53,6 +58,7 @@ class SyncOptions:
     concurrency: int = 4  # requests in flight at most
     page_size: int | None = None  # None: what suits the server
     decoders: int = 1
+    restart: bool = False  # discard an unfinished run instead of resuming it
     verify_tls: bool = True
     #: pages fetched but not yet written, at most (bounds memory)
     max_outstanding_pages: int = 12
@@ -104,9 +110,10 @@ class _Stream:
     outstanding: int = 0  # requests whose page summary has not arrived
     items: int = 0
     leaf_total: int = 0
-    hashes: bytearray = field(default_factory=bytearray)
     finished: bool = False
     complete: bool = False
+    #: what an interrupted run had committed of this stream: {"total", "committed", ...}
+    resume: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,8 @@ class Importer:
         self._streaming = False
         self._task: asyncio.Task[Any] | None = None
         self._sent: set[int] = set()  # pages handed to the workers, not yet written
+        self._progress: dict[int, dict[str, Any]] = {}  # per library: as last committed
+        self._server_date: float | None = None  # the server's clock at the run's start
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
         """Stop cleanly: no new requests; pages already fetched are written and committed,
@@ -246,20 +255,29 @@ class Importer:
         self._source, self._http, self._results = source, http, results
         self._room = asyncio.Semaphore(self.options.max_outstanding_pages)
         pool = self._pool
+        self._server = server
         pool.control(
             "open",
             (server.kind, server.machine_id, server.name, server.base_url),
             [(i, lib.source_id, lib.title) for i, lib in enumerate(libraries)],
             "full",
+            not self.options.restart,
         )
-        await self._expect("opened")
+        _, _, self._run_ids, resumed = await self._expect("opened")
+        self._check_cursor(libraries, resumed)
         self._streams = [
-            _Stream(i, lib, kind, source.page_size) for i, lib in enumerate(libraries) for kind in STREAMS
+            _Stream(i, lib, kind, source.page_size, resume=resumed.get(i, {}).get(kind))
+            for i, lib in enumerate(libraries)
+            for kind in STREAMS
         ]
         self.progress.start(server.name, [lib.title for lib in libraries])
         self._streaming = True
         for stream in self._streams:
-            self._schedule(stream, 0, stream.page_size, with_total=True)
+            if stream.resume and stream.resume.get("total") is not None:
+                self._schedule(stream, 0, 0, with_total=True)  # only count: has it changed?
+            else:
+                stream.resume = None
+                self._schedule(stream, 0, stream.page_size, with_total=True)
         await self._event_loop(len(libraries))
         pool.control("indexes")
         await self._expect("indexed")
@@ -298,7 +316,9 @@ class Importer:
             elif tag == "written":
                 self._on_written(*event[1:])
             elif tag == "committed":
-                self._commits = event[2]
+                self._on_committed(event[2], event[3])
+            elif tag == "counted":
+                self._on_counted(*event[1:])
             elif tag == "error":
                 raise _error(event[2], event[3])
             elif tag == "finished":
@@ -376,6 +396,8 @@ class Importer:
             raise
         header = (page_id, stream.lib, self._source.kind, stream.kind, stream.library.source_id, page.offset,
                   with_total, fetched.content_encoding)  # fmt: skip
+        if self._server_date is None:
+            self._server_date = fetched.server_date
         self._sent.add(page_id)
         self._pool.send_page(header, fetched.body)
 
@@ -387,15 +409,17 @@ class Importer:
         stream.outstanding -= 1
         stream.items += count
         stream.leaf_total += leaf_total
-        stream.hashes += hashes
         if total is not None and stream.total_before is not None:
             stream.total_after = total  # a later count: Plex pages all carry one
         if stream.total_before is None and total is not None:
-            stream.total_before = total
-            self.progress.set_total(stream.library.title, stream.kind, total)
-            if 0 < count < page.size and count < total:
-                stream.page_size = count  # the server caps its pages: ask for what it gives
-            self._plan(stream, total)
+            if stream.resume is not None:
+                self._resume_listing(stream, total)
+            else:
+                stream.total_before = total
+                self.progress.set_total(stream.library.title, stream.kind, total)
+                if 0 < count < page.size and count < total:
+                    stream.page_size = count  # the server caps its pages: ask for what it gives
+                self._plan(stream, total)
         end = offset + count
         if 0 < count < page.size and end < (stream.total_before or 0):
             self._schedule(stream, end, page.size - count)  # a short page: fetch the rest
@@ -403,6 +427,35 @@ class Importer:
             if stream.total_after is None:  # one page: one consistent answer
                 stream.total_after = stream.total_before
             self._close_listing(stream)
+
+    def _resume_listing(self, stream: _Stream, total: int) -> None:
+        """Continue an interrupted run's listing: fetch only what it had not committed,
+        if the server still counts what it counted then. Otherwise offsets have shifted:
+        list the stream again (its rows are upserts: what is unchanged costs little)."""
+        state, stream.resume = stream.resume or {}, None
+        if total != state.get("total"):
+            self._relist(stream)
+            return
+        stream.total_before = total
+        stream.leaf_total += int(state.get("leaf_total", 0))
+        committed = [(int(a), int(b)) for a, b in state.get("committed", [])]
+        self.progress.set_total(stream.library.title, stream.kind, total)
+        self.progress.advance(stream.library.title, stream.kind, sum(b - a for a, b in committed))
+        gaps = _gaps(committed, total)
+        for gap_start, gap_end in gaps:
+            for offset in range(gap_start, gap_end, stream.page_size):
+                size = min(stream.page_size, gap_end - offset)
+                last = gap_end == gaps[-1][1] and offset + size >= gap_end
+                self._schedule(stream, offset, size, with_total=last)
+
+    def _relist(self, stream: _Stream) -> None:
+        """List a stream again from the start, forgetting what its last listing saw."""
+        stream.listing += 1
+        stream.total_before = stream.total_after = None
+        stream.planned_to = stream.items = stream.leaf_total = 0
+        self._pool.control("relist", stream.lib, stream.kind, stream.listing)
+        self.progress.restart_stream(stream.library.title, stream.kind)
+        self._schedule(stream, 0, stream.page_size, with_total=True)
 
     def _plan(self, stream: _Stream, total: int) -> None:
         """Schedule the rest of a listing. Its last page also counts the listing again
@@ -414,20 +467,57 @@ class Importer:
             offset += stream.page_size
 
     def _close_listing(self, stream: _Stream) -> None:
-        digests = bytes(stream.hashes)
-        unique = len({digests[i : i + 8] for i in range(0, len(digests), 8)})
+        """Every page is in: ask the writer how many distinct ids the listing holds (it
+        counts them with the rows, so the count survives an interrupted run)."""
+        self._pool.control("count", stream.lib, stream.kind)
+
+    def _on_counted(self, lib: int, kind: str, unique: int) -> None:
+        stream = next(s for s in self._streams if s.lib == lib and s.kind == kind)
         stream.complete = unique == stream.total_before == stream.total_after
         if stream.complete or stream.listing >= MAX_LISTINGS:
             stream.finished = True
             self._maybe_finish_library(stream.lib)
+        else:  # the library changed while we read it: offsets shifted, so list it again
+            self._relist(stream)
+
+    def _on_committed(self, commits: int, progress: dict[int, dict[str, Any]]) -> None:
+        """The writer committed: mirror the progress it stored in the cursor file."""
+        self._commits = commits
+        self._progress.update(progress)
+        write_cursor(
+            cursor_path(self.db_path),
+            {
+                "database": os.path.abspath(self.db_path),
+                "server": {"kind": self._server.kind, "machine_id": self._server.machine_id,
+                           "base_url": self._server.base_url},
+                "mode": "full",
+                "watermark_candidate": self._server_date,
+                "committed_at": int(time.time()),
+                "libraries": {
+                    self._results[lib].source_id: {
+                        "title": self._results[lib].title, "run_id": self._run_ids[lib], "streams": streams,
+                    }
+                    for lib, streams in self._progress.items()
+                },
+            },
+        )  # fmt: skip
+
+    def _check_cursor(self, libraries: list[LibraryInfo], resumed: dict[int, Any]) -> None:
+        """The cursor file should agree with the database; if not, the database wins."""
+        try:
+            cursor = read_cursor(cursor_path(self.db_path))
+        except errors.CursorError as exc:
+            log.warning("%s", exc)
             return
-        # The library changed while we read it: offsets shifted, so list it again.
-        stream.listing += 1
-        stream.total_before = stream.total_after = None
-        stream.planned_to = stream.items = stream.leaf_total = 0
-        stream.hashes = bytearray()
-        self.progress.restart_stream(stream.library.title, stream.kind)
-        self._schedule(stream, 0, stream.page_size, with_total=True)
+        if cursor is None or not resumed:
+            return
+        for index, streams in resumed.items():
+            mirrored = cursor.get("libraries", {}).get(libraries[index].source_id, {}).get("streams")
+            if mirrored != streams:
+                log.warning(
+                    "the cursor file disagrees with the database about %r; resuming from the database",
+                    libraries[index].title,
+                )
 
     def _on_written(
         self, page_id: int, lib: int, stream_kind: str, count: int, written: int, unchanged: int
@@ -463,6 +553,18 @@ class Importer:
         self._pool.control(
             "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes}
         )
+
+
+def _gaps(committed: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """The ranges of [0, total) that no committed range covers."""
+    gaps, at = [], 0
+    for start, end in sorted(committed):
+        if start > at:
+            gaps.append((at, min(start, total)))
+        at = max(at, end)
+    if at < total:
+        gaps.append((at, total))
+    return [(a, b) for a, b in gaps if a < b]
 
 
 def _known_kind(db_path: str, url: str) -> str:

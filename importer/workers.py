@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import queue
 import signal
@@ -40,6 +41,7 @@ from typing import Any
 
 import msgspec
 
+from importer.crashpoints import crash_point
 from importer.errors import ImporterError, StoreError, UnexpectedResponse
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -178,7 +180,7 @@ def writer_main(
                 if data[1:2] == b"\xa4" and data[2:6] == b"page":  # ("page", ...)
                     _, page_id, lib_index, page, hashes = page_decoder.decode(data)
                     send(("decoded", page_id, page.offset, page.count, page.total, page.leaf_total, hashes))
-                    inbox.put(("page", page_id, lib_index, page))
+                    inbox.put(("page", page_id, lib_index, page, hashes))
                 else:
                     inbox.put(tuple(_decode(data)))
         # Every pipe is closed: after a "stop" this ends a clean shutdown; without one,
@@ -196,6 +198,10 @@ def writer_main(
     libraries: dict[int, int] = {}  # run's library index -> libraries.id
     runs: dict[int, int] = {}  # library index -> runs.id
     totals: dict[int, WriteCounts] = {}  # library index -> what this run wrote
+    #: library index -> stream -> {"listing", "total", "committed": [[start, end], ...]}:
+    #: stored in the run's row by every commit, mirrored in the cursor file after it
+    progress: dict[int, dict[str, dict[str, Any]]] = {}
+    touched: set[int] = set()  # libraries whose progress changed in the open transaction
     in_tx = False
     pending_rows = 0
     pending_pages: list[int] = []
@@ -211,10 +217,14 @@ def writer_main(
     def commit() -> None:
         nonlocal in_tx, pending_rows, last_commit, commits, pending_pages
         if in_tx:
+            for lib in touched:  # the progress commits with the rows it describes
+                writer.update_run_progress(runs[lib], progress[lib])
             writer.commit()
             commits += 1
             in_tx = False
-            send(("committed", pending_pages, commits))
+            crash_point("after_commit")
+            send(("committed", pending_pages, commits, {lib: progress[lib] for lib in touched}))
+            touched.clear()
         pending_rows = 0
         pending_pages = []
         last_commit = time.monotonic()
@@ -230,11 +240,15 @@ def writer_main(
                 break  # no commit here: an unfinished transaction rolls back with the connection
             tag = message[0]
             if tag == "page":
-                _, page_id, lib_index, page = message
+                _, page_id, lib_index, page, hashes = message
                 begin()
                 counts = writer.write_page(
                     libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
                 )
+                writer.record_listed(runs[lib_index], page.stream, hashes)
+                _add_committed(progress[lib_index], page)
+                touched.add(lib_index)
+                crash_point("in_transaction")
                 totals[lib_index] = totals.get(lib_index, WriteCounts()) + counts
                 rows = len(page.shows) + len(page.seasons) + len(page.episodes) + len(page.files)
                 pending_rows += rows
@@ -250,20 +264,41 @@ def writer_main(
             elif tag in ("error", "rss"):
                 send(message)
             elif tag == "open":
-                _, server, library_list, mode = message
+                _, server, library_list, mode, resume = message
                 begin()
                 server_id = writer.ensure_server(*server)
+                resumed: dict[int, dict[str, Any]] = {}
                 for index, source_id, title in library_list:
                     libraries[index] = writer.ensure_library(server_id, source_id, title, "show")
-                    runs[index] = writer.start_run(libraries[index], mode)
+                    unfinished = writer.unfinished_run(libraries[index]) if resume else None
+                    if unfinished is not None and unfinished[1]:
+                        runs[index] = unfinished[0]
+                        writer.reopen_run(runs[index])
+                        progress[index] = resumed[index] = json.loads(unfinished[1])
+                    else:
+                        if unfinished is not None:  # discarded (--restart) or without progress
+                            writer.finish_run(unfinished[0], "failed", "superseded by a new run")
+                            writer.forget_listed(unfinished[0])
+                        runs[index] = writer.start_run(libraries[index], mode)
+                        progress[index] = {}
                 commit()
-                send(("opened", {str(k): v for k, v in libraries.items()}))
+                send(("opened", libraries, runs, resumed))
+            elif tag == "relist":  # the stream is listed again from the start
+                _, lib_index, stream, listing = message
+                writer.forget_listed(runs[lib_index], stream)
+                progress[lib_index][stream] = {"listing": listing, "total": None, "committed": []}
+                touched.add(lib_index)
+            elif tag == "count":  # every page sent before this is written: count the listing
+                _, lib_index, stream = message
+                send(("counted", lib_index, stream, writer.listed_count(runs[lib_index], stream)))
             elif tag == "finish":
                 _, lib_index, status, reason, http_counts = message
                 begin()
                 # Link even an incomplete run: no episode may keep a NULL parent.
                 unlinked = writer.link(libraries[lib_index]).unlinked
                 counts = totals.get(lib_index, WriteCounts()).as_run_counts() | http_counts
+                if status != "interrupted":  # an interrupted run keeps what it has listed
+                    writer.forget_listed(runs[lib_index])
                 writer.finish_run(runs[lib_index], status, reason, counts)
                 commit()
                 send(("finished", lib_index, unlinked))
@@ -285,6 +320,27 @@ def writer_main(
             writer.close()
         with contextlib.suppress(Exception):
             send(("rss", "writer", _peak_rss_kb()))
+
+
+def _add_committed(streams: dict[str, dict[str, Any]], page: Any) -> None:
+    """Add a page's item range to its stream's committed ranges, merged and sorted."""
+    state = streams.setdefault(page.stream, {"listing": 1, "total": None, "committed": []})
+    if state["total"] is None and page.total is not None:
+        state["total"] = page.total
+    if page.leaf_total:
+        state["leaf_total"] = state.get("leaf_total", 0) + page.leaf_total
+    if page.count:
+        state["committed"] = merge_ranges([*state["committed"], [page.offset, page.offset + page.count]])
+
+
+def merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
+    out: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return out
 
 
 # ----------------------------------------------------------------------------- main side

@@ -513,6 +513,45 @@ class Writer:
                 ).get
             )
 
+    def record_listed(self, run_id: int, stream: str, digests: bytes) -> None:
+        """Remember the ids of a page (64-bit digests, 8 bytes each) as listed by this run."""
+        with self._errors():
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_listing (run_id, stream, digest) VALUES (?, ?, ?)",
+                [(run_id, stream, d) for d in memoryview(digests).cast("q")],
+            )
+
+    def listed_count(self, run_id: int, stream: str) -> int:
+        """How many distinct ids this run has listed (and committed or is committing)."""
+        with self._errors():
+            sql = "SELECT count(*) FROM run_listing WHERE run_id = ? AND stream = ?"
+            return int(self.conn.execute(sql, (run_id, stream)).get)
+
+    def forget_listed(self, run_id: int, stream: str | None = None) -> None:
+        """Drop a run's listed ids: of one stream (it is listed again), or all (it ended)."""
+        with self._errors():
+            if stream is None:
+                self.conn.execute("DELETE FROM run_listing WHERE run_id = ?", (run_id,))
+            else:
+                self.conn.execute("DELETE FROM run_listing WHERE run_id = ? AND stream = ?", (run_id, stream))
+
+    def unfinished_run(self, library_id: int) -> tuple[int, str | None] | None:
+        """The library's last run, with its progress, when it did not end as done."""
+        with self._errors():
+            row = self.conn.execute(
+                "SELECT id, status, progress FROM runs WHERE library_id = ? ORDER BY id DESC LIMIT 1",
+                (library_id,),
+            ).fetchone()
+        if row is None or row[1] in ("done", "incomplete", "stopped"):
+            return None
+        return int(row[0]), row[2]
+
+    def reopen_run(self, run_id: int) -> None:
+        """Mark an unfinished run as running again: this process resumes it."""
+        with self._errors():
+            sql = "UPDATE runs SET status = 'running', finished_at = NULL, reason = NULL WHERE id = ?"
+            self.conn.execute(sql, (run_id,))
+
     def update_run_progress(self, run_id: int, progress: str | bytes | Mapping[str, Any]) -> None:
         """Store the run's progress (JSON). Call it inside the transaction that holds the
         rows it describes, so that both commit together."""

@@ -1,0 +1,84 @@
+"""The cursor file: ``<database>.cursor``, a JSON mirror of a run's progress.
+
+The truth is in the database: each transaction that commits pages also stores the run's
+progress in its ``runs`` row. After that commit, and only then, the cursor file is
+rewritten (temporary file, fsync, rename, fsync of the folder), so it is never ahead of
+the rows it describes; a crash in between leaves it one commit behind, which costs a
+refetch, never a lost page. When the two disagree the database wins.
+
+Format (version 1)::
+
+    {
+      "version": 1,
+      "database": "/path/library.db",
+      "server": {"kind": "plex", "machine_id": "...", "base_url": "http://..."},
+      "mode": "full",
+      "watermark_candidate": 1764170000,   # the server's clock when the run started
+      "committed_at": 1764170042,
+      "libraries": {
+        "<library source_id>": {
+          "title": "TV Shows",
+          "run_id": 7,
+          "streams": {
+            "episodes": {"listing": 1, "total": 5000, "committed": [[0, 3000], [4000, 5000]]},
+            ...
+          }
+        }
+      }
+    }
+
+``committed`` holds the item ranges (offsets in the listing) whose rows are committed; a
+resumed run fetches only the rest, if the server's counts have not changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from importer.crashpoints import crash_point
+from importer.errors import CursorError
+
+VERSION = 1
+_ADVICE = "delete it: the database holds the truth, and the next run rewrites the file"
+
+
+def cursor_path(db_path: str) -> Path:
+    return Path(f"{db_path}.cursor")
+
+
+def write_cursor(path: Path, data: dict[str, Any]) -> None:
+    """Replace the cursor file atomically: a reader sees the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    body = json.dumps({"version": VERSION, **data}, indent=1, sort_keys=True).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, body)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    crash_point("before_cursor_rename")
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # not every platform can fsync a folder
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    crash_point("after_cursor")
+
+
+def read_cursor(path: Path) -> dict[str, Any] | None:
+    """The cursor file's content, None when there is none."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise CursorError(f"the cursor file {path} is unreadable ({exc}); {_ADVICE}") from exc
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise CursorError(f"the cursor file {path} has an unknown format; {_ADVICE}")
+    return data
