@@ -121,6 +121,7 @@ def cli() -> None:
     "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all TV."
 )
 @click.option("--full", is_flag=True, help="Force a complete pass over every library.")
+@click.option("--restart", is_flag=True, help="Discard an unfinished run instead of resuming it.")
 @click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "plain", "json", "none"]),
@@ -144,6 +145,7 @@ def sync(
     kind: str,
     libraries: tuple[str, ...],
     full: bool,
+    restart: bool,
     progress: str,
     quiet: bool,
     concurrency: int,
@@ -157,7 +159,12 @@ def sync(
     try:
         token = read_token(token_file)
         options = SyncOptions(
-            kind=kind, libraries=libraries, full=full, concurrency=concurrency, verify_tls=not insecure
+            kind=kind,
+            libraries=libraries,
+            full=full,
+            restart=restart,
+            concurrency=concurrency,
+            verify_tls=not insecure,
         )
         run = Importer(url, db_path, token, options, Progress(mode=progress))
         result = run_async(with_signals(run))

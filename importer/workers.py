@@ -270,8 +270,8 @@ def writer_main(
                 resumed: dict[int, dict[str, Any]] = {}
                 for index, source_id, title in library_list:
                     libraries[index] = writer.ensure_library(server_id, source_id, title, "show")
-                    unfinished = writer.unfinished_run(libraries[index]) if resume else None
-                    if unfinished is not None and unfinished[1]:
+                    unfinished = writer.unfinished_run(libraries[index])
+                    if resume and unfinished is not None and unfinished[1]:
                         runs[index] = unfinished[0]
                         writer.reopen_run(runs[index])
                         progress[index] = resumed[index] = json.loads(unfinished[1])

@@ -222,3 +222,26 @@ def test_random_kills(tmp_path: Path, request: pytest.FixtureRequest) -> None:
         assert final.returncode == 0, f"seed {seed}: {final.stderr}"
     check_database(server, db)
     print(f"random kills (seed {seed}): {killed}")
+
+
+def test_restart_discards_the_unfinished_run(tmp_path: Path) -> None:
+    server = make_server("plex", library("plex"), controls=Controls(latency_ms=5))
+    db = tmp_path / "lib.db"
+    with server.running_in_thread() as url:
+        crashed = run_to_end(url, db, server, IMPORTER_CRASH_AT="after_commit:2")
+        assert crashed.returncode == -signal.SIGKILL
+        server.log.clear()
+        fresh = subprocess.run(
+            [sys.executable, "-m", "importer", "sync", url, "--db", str(db), "--restart", "--quiet"],
+            env={**os.environ, "IMPORTER_TOKEN": server.token}, capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert fresh.returncode == 0, fresh.stderr
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    statuses = conn.execute("SELECT status, reason FROM runs WHERE library_id = 1 ORDER BY id").fetchall()
+    assert statuses == [("failed", "superseded by a new run"), ("done", None)]
+    first_pages = [
+        e for e in server.log if e.query.get("type") == "4" and e.query.get("X-Plex-Container-Start") == "0"
+    ]
+    assert first_pages and int(first_pages[0].query["X-Plex-Container-Size"]) > 0, "listed from the start"
+    check_database(server, db)
