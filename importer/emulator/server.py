@@ -1,6 +1,6 @@
 """What every emulated server shares: controls, the request log, auth, base paths.
 
-A server kind (``plex/``, ``jellyfin.py``) subclasses :class:`EmulatedServer`,
+A server kind (``plex/``, ``jellyfin/``) subclasses :class:`EmulatedServer`,
 adds its routes in :meth:`EmulatedServer.add_routes`, and reads its token from
 the request in :meth:`EmulatedServer.token_of`. Handlers report how many items
 they listed with :func:`listed`, so the log counts items as well as requests,

@@ -1,0 +1,207 @@
+"""The servers: :class:`JellyfinServer` and :class:`EmbyServer`, their routes, the quirks
+of each version, and the state their endpoints share.
+
+Routing is ASP.NET's: paths and query parameter names are case-insensitive, ids bind as
+GUIDs with or without dashes, and ``/emby/...`` and ``/mediabrowser/...`` are rewritten to
+``/...`` before 12.0 (``LegacyEmbyRouteRewriteMiddleware``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from importer.emulator.jellyfin import items, libraries, system, users
+from importer.emulator.jellyfin.auth import emby_token, jellyfin_token
+from importer.emulator.jellyfin.catalog import Catalog, Folder
+from importer.emulator.jellyfin.frags import ShowFragsCache
+from importer.emulator.jellyfin.ids import hex_id
+from importer.emulator.jellyfin.listing import Lister
+from importer.emulator.jellyfin.params import BadRequest, QueryParams
+from importer.emulator.jellyfin.responses import NotFound, json_response, not_found, problem
+from importer.emulator.jellyfin.values import js_string, plain_string
+from importer.emulator.server import EmulatedServer
+
+Handler = Callable[["JellyfinServer", web.Request, dict[str, str], QueryParams], web.StreamResponse]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: the path template served, the handler, and the OpenAPI operation (path)
+    whose response schema the answer follows (legacy routes have none of their own)."""
+
+    template: str
+    handler: Handler
+    operation: str
+
+    def regex(self) -> re.Pattern[str]:
+        rx = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.template))
+        return re.compile(rx + "/?", re.IGNORECASE)
+
+
+class JellyfinServer(EmulatedServer):
+    """Jellyfin 10.10-12 over a generated library. ``controls.jellyfin_version`` picks the
+    version whose quirks apply."""
+
+    kind: ClassVar[str] = "jellyfin"
+    product_name: ClassVar[str] = "Jellyfin Server"
+    #: Emby writes no StartIndex in a query result, and no ``ChannelId: null``.
+    query_start_index: ClassVar[bool] = True
+    null_guids: ClassVar[bool] = True
+
+    ROUTES: ClassVar[tuple[Route, ...]] = (
+        Route("/System/Info/Public", system.get_public_info, "/System/Info/Public"),
+        Route("/System/Info", system.get_system_info, "/System/Info"),
+        Route("/Users/Me", users.get_me, "/Users/Me"),
+        Route("/Users", users.get_users, "/Users"),
+        Route("/Library/VirtualFolders", libraries.get_virtual_folders, "/Library/VirtualFolders"),
+        Route("/Library/MediaFolders", libraries.get_media_folders, "/Library/MediaFolders"),
+        Route("/UserViews", libraries.get_user_views, "/UserViews"),
+        Route("/Users/{userId}/Views", libraries.get_user_views, "/UserViews"),
+        Route("/Items", items.get_items, "/Items"),
+        Route("/Users/{userId}/Items", items.get_items, "/Items"),
+        Route("/Items/{itemId}", items.get_item, "/Items/{itemId}"),
+        Route("/Users/{userId}/Items/{itemId}", items.get_item, "/Items/{itemId}"),
+        Route("/Shows/{seriesId}/Seasons", items.get_seasons, "/Shows/{seriesId}/Seasons"),
+        Route("/Shows/{seriesId}/Episodes", items.get_episodes, "/Shows/{seriesId}/Episodes"),
+        Route("/Users/{userId}", users.get_user, "/Users/{userId}"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # EmulatedServer's arguments
+        super().__init__(*args, **kwargs)
+        # Annotated: the endpoint modules import this one, and mypy reads them first.
+        self.server_id: str = hex_id(self.seed, 7, 0)
+        self.user_id: str = hex_id(self.seed, 9, 0)
+        self.user_name: str = "emulator"
+        self.server_name: str = f"importer-emulator-{self.kind}"
+        self.catalog: Catalog = Catalog(self.server_id, self.libraries)
+        self.folders: list[Folder] = self.catalog.folders
+        self.lister: Lister = Lister(self.catalog)
+        #: Strings as this server writes them; titles repeat across a show's items.
+        self.escape: Callable[[str], str] = functools.lru_cache(maxsize=1 << 16)(self.encode_string)
+        self.frags: ShowFragsCache = ShowFragsCache(self.catalog.libraries, self.escape)
+        self.sid_json: str = f',"ServerId":"{self.server_id}"'
+        self._compiled = [(route, route.regex()) for route in self.ROUTES]
+
+    # ------------------------------------------------------------------ version quirks
+    @property
+    def version(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", self.controls.jellyfin_version)[:3])
+
+    def version_string(self) -> str:
+        return self.controls.jellyfin_version
+
+    def legacy_auth(self) -> bool:
+        """``EnableLegacyAuthorization``: no switch in 10.10, default true in 10.11, false in
+        12.0 (and a migration turns it off on upgrade)."""
+        return self.version < (12,)
+
+    def legacy_prefixes(self) -> tuple[str, ...]:
+        """``LegacyEmbyRouteRewriteMiddleware`` strips these before 12.0 (#15669 removed it)."""
+        return ("/emby", "/mediabrowser") if self.version < (12,) else ()
+
+    def min_date_bug(self) -> bool:
+        """10.8-10.10: ``MinDateLastSaved`` alone binds the wrong SQL parameter (NULL)."""
+        return (10, 8) <= self.version < (10, 11)
+
+    def default_recursive(self) -> bool:
+        """12.0 lists a library's contents recursively when the client does not say."""
+        return self.version >= (12,)
+
+    def encode_string(self, value: str) -> str:
+        return js_string(value)
+
+    # ------------------------------------------------------------------ auth
+    def token_of(self, request: web.Request) -> str | None:
+        return jellyfin_token(request, self.legacy_auth())
+
+    def is_public(self, path: str) -> bool:
+        return self._strip_prefix(path).lower().rstrip("/") == "/system/info/public"
+
+    def unauthorized(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=401, text="Unauthorized")
+
+    # ------------------------------------------------------------------ routing
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        # One catch-all route: ASP.NET matches paths case-insensitively, aiohttp does not.
+        router.add_route("*", r"/{tail:(?!_emulator/).*}", self._dispatch)
+
+    def routes(self) -> list[Route]:
+        """The routes this server answers (for tests: every one must be validated)."""
+        return list(self.ROUTES)
+
+    def _strip_prefix(self, path: str) -> str:
+        low = path.lower()
+        for prefix in self.legacy_prefixes():
+            if low == prefix or low.startswith(prefix + "/"):
+                return path[len(prefix) :] or "/"
+        return path
+
+    def route_path(self, request: web.Request) -> str:
+        path = request.path
+        if self.base_path and path.startswith(self.base_path):
+            path = path[len(self.base_path) :] or "/"
+        return self._strip_prefix(path)
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route, rx in self._compiled:
+            m = rx.fullmatch(path)
+            if m is not None:
+                return route, m.groupdict()
+        return None
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        found = self.match(self.route_path(request))
+        if found is None:
+            return web.Response(status=404)
+        route, args = found
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405)
+        try:
+            return route.handler(self, request, args, QueryParams(request.query))
+        except BadRequest as exc:
+            return problem(400, "One or more validation errors occurred.", str(exc))
+        except NotFound:
+            return not_found()
+
+    # ------------------------------------------------------------------ responses
+    def query_result(self, items: list[str], total: int, start: int) -> web.Response:
+        tail = f',"StartIndex":{start}' if self.query_start_index else ""
+        return json_response(f'{{"Items":[{",".join(items)}],"TotalRecordCount":{total}{tail}}}')
+
+
+class EmbyServer(JellyfinServer):
+    """Emby 4.8: the same API under ``/emby`` (and without it), its own auth forms, a query
+    result without ``StartIndex``, strings in plain UTF-8, no ``null`` GUIDs."""
+
+    kind: ClassVar[str] = "emby"
+    product_name: ClassVar[str] = "Emby Server"
+    query_start_index: ClassVar[bool] = False
+    null_guids: ClassVar[bool] = False
+    emby_version: ClassVar[str] = "4.8.10.0"
+
+    def version_string(self) -> str:
+        return self.emby_version
+
+    def legacy_auth(self) -> bool:
+        return True
+
+    def legacy_prefixes(self) -> tuple[str, ...]:
+        return ("/emby",)
+
+    def min_date_bug(self) -> bool:
+        return False  # Jellyfin's SQL bug came after the fork
+
+    def default_recursive(self) -> bool:
+        return False
+
+    def encode_string(self, value: str) -> str:
+        return plain_string(value)
+
+    def token_of(self, request: web.Request) -> str | None:
+        return emby_token(request)
