@@ -30,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from importer import errors
 from importer.cursor import cursor_path, read_cursor, write_cursor
-from importer.http import HttpClient, HttpStats, RetryPolicy
+from importer.http import HttpClient, HttpStats, RetryPolicy, redact_url
 from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
@@ -174,6 +175,7 @@ class Importer:
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
+        _check_url(self.url)
         self._task = asyncio.current_task()
         lock = DatabaseLock(self.db_path)
         lock.acquire()
@@ -223,15 +225,17 @@ class Importer:
 
     async def _connect(self) -> tuple[Source, HttpClient]:
         opts = self.options
-        kind = opts.kind if opts.kind != "auto" else _known_kind(self.db_path, self.url)
+        # What the database and the cursor file record: never userinfo or a token parameter.
+        shown_url = redact_url(self.url)
+        kind = opts.kind if opts.kind != "auto" else _known_kind(self.db_path, shown_url)
         if kind != "auto":
-            source = make_source(kind, self.url)
+            source = make_source(kind, shown_url)
         else:
             # A wrong URL should fail fast here, not after a full retry budget.
             async with HttpClient(
                 self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)
             ) as probe:
-                source = await detect_source(probe, self.url)
+                source = await detect_source(probe, shown_url)
             self._probe_stats = probe.stats  # detection's requests count too
         if opts.page_size:
             source.page_size = opts.page_size
@@ -552,6 +556,19 @@ class Importer:
         stats = self._http.stats
         self._pool.control(
             "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes}
+        )
+
+
+def _check_url(url: str) -> None:
+    """The server URL: http(s), a host, an optional path; credentials go elsewhere."""
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.ConfigError(f"{shown!r} is not a server URL; give one like http://plex.lan:32400")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise errors.ConfigError(
+            f"give the server URL without a user, password or query ({shown}); the token goes in "
+            "--token-file or IMPORTER_TOKEN, where no other user of this machine can see it"
         )
 
 

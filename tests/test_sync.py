@@ -406,3 +406,20 @@ async def test_a_library_that_keeps_changing_is_kept_but_incomplete(tmp_path: Pa
     check_database(server, tmp_path / "lib.db")  # every row is there all the same
     conn = apsw.Connection(str(tmp_path / "lib.db"))
     assert conn.execute("SELECT status FROM runs").get == "incomplete"
+
+
+async def test_a_token_in_the_url_is_not_stored(tmp_path: Path) -> None:
+    server = make_server("jellyfin", Library(LibrarySpec(seed=9, shows=2)))
+    db = tmp_path / "lib.db"
+    async with serving(server) as url:
+        # a user pasting a URL with credentials in it: they serve, and are stored nowhere
+        noisy = url.replace("http://", "http://user:hunter2@") + f"?api_key={server.token}"
+        with pytest.raises(importer.errors.ConfigError) as raised:
+            await importer.sync(noisy, db, token=server.token, options=SyncOptions(kind="jellyfin"))
+        assert server.token not in str(raised.value) and "hunter2" not in str(raised.value)
+        assert "token goes in --token-file" in str(raised.value)
+        result = await importer.sync(url, db, token=server.token, options=SyncOptions(kind="jellyfin"))
+    assert result.exit_code == 0
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        assert server.token.encode() not in data and b"hunter2" not in data, path
