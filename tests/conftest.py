@@ -12,3 +12,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0,
         help="random kill-and-resume rounds (hundreds for a long campaign; CI runs a few)",
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rounds = config.getoption("--campaign")
+    if rounds:  # a long campaign outlives the default per-test timeout
+        for item in items:
+            if item.name == "test_random_kills":
+                item.add_marker(pytest.mark.timeout(300 + 10 * rounds))
