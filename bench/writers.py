@@ -102,7 +102,7 @@ def run_inline(db: str, kind: str, pages: list[Page], source_id: str) -> None:
 async def run_pool(db: str, kind: str, pages: list[Page], source_id: str, decoders: int) -> None:
     pool = WorkerPool(WriterSettings(db), decoders=decoders)
     pool.start()
-    pool.control("open", ("bench", "bench", "bench", ""), [(0, source_id, "TV")], "full")
+    pool.control("open", ("bench", "bench", "bench", ""), [(0, source_id, "TV")], "full", False)
     while (await pool.events.get())[0] != "opened":
         pass
     for page_id, (stream, body) in enumerate(pages):

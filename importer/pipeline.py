@@ -406,7 +406,7 @@ class Importer:
         self._pool.send_page(header, fetched.body)
 
     def _on_decoded(
-        self, page_id: int, offset: int, count: int, total: int | None, leaf_total: int, hashes: bytes
+        self, page_id: int, offset: int, count: int, total: int | None, leaf_total: int
     ) -> None:
         page = self._pages[page_id]
         stream = page.stream

@@ -109,16 +109,6 @@ def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _id_hashes(ids: list[str]) -> bytes:
-    """64-bit digests of a page's ids, for counting unique ids without keeping the strings."""
-    import hashlib
-
-    out = bytearray()
-    for i in ids:
-        out += hashlib.blake2b(i.encode(), digest_size=8).digest()
-    return bytes(out)
-
-
 # ----------------------------------------------------------------------------- decoder
 def decoder_main(inbox: Connection, to_writer: Connection) -> None:
     _become_worker()
@@ -136,7 +126,7 @@ def decoder_main(inbox: Connection, to_writer: Connection) -> None:
             page = decode_page(kind, stream, raw, library_source_id, with_total=with_total)
             if page.offset < 0:  # the server did not say: it is the offset we asked for
                 page.offset = offset
-            message = _encode(("page", page_id, lib_index, page, _id_hashes(page.ids)))
+            message = _encode(("page", page_id, lib_index, page))
         except ImporterError as exc:
             message = _encode(("error", page_id, type(exc).__name__, str(exc)))
         except Exception as exc:  # a decoder bug must not look like a hang
@@ -158,7 +148,7 @@ def writer_main(
     from importer.sources.base import DecodedPage
     from importer.store import WriteCounts, Writer, connect
 
-    page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage, bytes])
+    page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage])
     inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
     send_lock = threading.Lock()
 
@@ -178,9 +168,9 @@ def writer_main(
                     sources.remove(conn)
                     continue
                 if data[1:2] == b"\xa4" and data[2:6] == b"page":  # ("page", ...)
-                    _, page_id, lib_index, page, hashes = page_decoder.decode(data)
-                    send(("decoded", page_id, page.offset, page.count, page.total, page.leaf_total, hashes))
-                    inbox.put(("page", page_id, lib_index, page, hashes))
+                    _, page_id, lib_index, page = page_decoder.decode(data)
+                    send(("decoded", page_id, page.offset, page.count, page.total, page.leaf_total))
+                    inbox.put(("page", page_id, lib_index, page))
                 else:
                     inbox.put(tuple(_decode(data)))
         # Every pipe is closed: after a "stop" this ends a clean shutdown; without one,
@@ -240,12 +230,12 @@ def writer_main(
                 break  # no commit here: an unfinished transaction rolls back with the connection
             tag = message[0]
             if tag == "page":
-                _, page_id, lib_index, page, hashes = message
+                _, page_id, lib_index, page = message
                 begin()
                 counts = writer.write_page(
                     libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
                 )
-                writer.record_listed(runs[lib_index], page.stream, hashes)
+                writer.record_listed(runs[lib_index], page.stream, writer.last_page_ids)
                 _add_committed(progress[lib_index], page)
                 touched.add(lib_index)
                 crash_point("in_transaction")

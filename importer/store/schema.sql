@@ -143,15 +143,15 @@ CREATE TABLE runs (
     progress          TEXT              -- JSON: where the run is; mirrors the cursor file
 );
 
--- The ids a run has listed so far, per stream, as 64-bit digests, committed together
--- with the rows they came with. A listing is complete when their count equals the
+-- The items a run has listed so far, per stream (by local id: shows.id, seasons.id or
+-- episodes.id), committed together with the rows they came with. A listing is complete when their count equals the
 -- server's count, also when the run was interrupted and resumed in another process.
 -- Emptied when the run ends. Internal to the importer: not part of the contract.
 CREATE TABLE run_listing (
     run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     stream  TEXT NOT NULL,
-    digest  INTEGER NOT NULL,
-    PRIMARY KEY (run_id, stream, digest)
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (run_id, stream, item_id)
 ) WITHOUT ROWID;
 
 

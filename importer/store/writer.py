@@ -154,6 +154,8 @@ class Writer:
     def __init__(self, conn: apsw.Connection, path: str = "") -> None:
         self.conn = conn
         self.path = path or conn.filename
+        #: local ids of the items of the last page written (see record_listed)
+        self.last_page_ids: list[int] = []
 
     @classmethod
     def open(
@@ -280,6 +282,7 @@ class Writer:
         written whole or not at all; call it inside :meth:`begin`/:meth:`commit`.
         """
         counts = WriteCounts()
+        self.last_page_ids = []
         with self._errors(), self._savepoint():
             if shows:
                 counts.shows = len(self._write_items(_SHOWS, library_id, shows)[0])
@@ -334,6 +337,8 @@ class Writer:
                 ],
             )
             written.update((row[0], row_id) for row_id, row in changed)
+        # every item of the page, written or not: the run's listing counts them all
+        self.last_page_ids = [written[sid] if sid in written else stored[sid][0] for sid in page]
         return written, [row_id for row_id, _ in changed]
 
     @staticmethod
@@ -513,12 +518,13 @@ class Writer:
                 ).get
             )
 
-    def record_listed(self, run_id: int, stream: str, digests: bytes) -> None:
-        """Remember the ids of a page (64-bit digests, 8 bytes each) as listed by this run."""
+    def record_listed(self, run_id: int, stream: str, item_ids: Sequence[int]) -> None:
+        """Remember items (by local id) as listed by this run. Local ids, not the servers'
+        ids: they arrive in near-sequential order, so the index grows at its end."""
         with self._errors():
             self.conn.executemany(
-                "INSERT OR IGNORE INTO run_listing (run_id, stream, digest) VALUES (?, ?, ?)",
-                [(run_id, stream, d) for d in memoryview(digests).cast("q")],
+                "INSERT OR IGNORE INTO run_listing (run_id, stream, item_id) VALUES (?, ?, ?)",
+                [(run_id, stream, i) for i in item_ids],
             )
 
     def listed_count(self, run_id: int, stream: str) -> int:
