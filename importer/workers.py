@@ -192,6 +192,7 @@ def writer_main(
     #: stored in the run's row by every commit, mirrored in the cursor file after it
     progress: dict[int, dict[str, dict[str, Any]]] = {}
     touched: set[int] = set()  # libraries whose progress changed in the open transaction
+    listed: dict[tuple[int, str], ListedItems] = {}  # (library index, stream) -> items seen
     in_tx = False
     pending_rows = 0
     pending_pages: list[int] = []
@@ -209,6 +210,9 @@ def writer_main(
         if in_tx:
             for lib in touched:  # the progress commits with the rows it describes
                 writer.update_run_progress(runs[lib], progress[lib])
+                for (index, stream), items in listed.items():
+                    if index == lib and items.dirty:
+                        writer.save_listed(runs[lib], stream, items.bitmap())
             writer.commit()
             commits += 1
             in_tx = False
@@ -235,7 +239,7 @@ def writer_main(
                 counts = writer.write_page(
                     libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
                 )
-                writer.record_listed(runs[lib_index], page.stream, writer.last_page_ids)
+                listed.setdefault((lib_index, page.stream), ListedItems()).add(writer.last_page_ids)
                 _add_committed(progress[lib_index], page)
                 touched.add(lib_index)
                 crash_point("in_transaction")
@@ -265,6 +269,8 @@ def writer_main(
                         runs[index] = unfinished[0]
                         writer.reopen_run(runs[index])
                         progress[index] = resumed[index] = json.loads(unfinished[1])
+                        for stream, bitmap in writer.load_listed(runs[index]).items():
+                            listed[(index, stream)] = ListedItems(bitmap)
                     else:
                         if unfinished is not None:  # discarded (--restart) or without progress
                             writer.finish_run(unfinished[0], "failed", "superseded by a new run")
@@ -276,11 +282,13 @@ def writer_main(
             elif tag == "relist":  # the stream is listed again from the start
                 _, lib_index, stream, listing = message
                 writer.forget_listed(runs[lib_index], stream)
+                listed[(lib_index, stream)] = ListedItems()
                 progress[lib_index][stream] = {"listing": listing, "total": None, "committed": []}
                 touched.add(lib_index)
             elif tag == "count":  # every page sent before this is written: count the listing
                 _, lib_index, stream = message
-                send(("counted", lib_index, stream, writer.listed_count(runs[lib_index], stream)))
+                items = listed.get((lib_index, stream))
+                send(("counted", lib_index, stream, items.count if items else 0))
             elif tag == "finish":
                 _, lib_index, status, reason, http_counts = message
                 begin()
@@ -289,6 +297,8 @@ def writer_main(
                 counts = totals.get(lib_index, WriteCounts()).as_run_counts() | http_counts
                 if status != "interrupted":  # an interrupted run keeps what it has listed
                     writer.forget_listed(runs[lib_index])
+                    for key in [key for key in listed if key[0] == lib_index]:
+                        del listed[key]
                 writer.finish_run(runs[lib_index], status, reason, counts)
                 commit()
                 send(("finished", lib_index, unlinked))
@@ -310,6 +320,37 @@ def writer_main(
             writer.close()
         with contextlib.suppress(Exception):
             send(("rss", "writer", _peak_rss_kb()))
+
+
+class ListedItems:
+    """The distinct items a listing has seen, as a bitmap over their local ids.
+
+    Local ids are dense (the writer assigns them in sequence), so a million episodes take
+    125 kB, a duplicate costs nothing, and the bitmap, committed with the rows, lets a
+    resumed run go on counting where the interrupted one stopped.
+    """
+
+    def __init__(self, bitmap: bytes = b"") -> None:
+        self._bits = bytearray(bitmap)
+        self.count = int.from_bytes(self._bits, "little").bit_count()
+        self.dirty = False
+
+    def add(self, item_ids: list[int]) -> None:
+        bits = self._bits
+        if item_ids and max(item_ids) // 8 >= len(bits):
+            bits.extend(bytes(max(item_ids) // 8 + 1 - len(bits) + 4096))
+        new = 0
+        for i in item_ids:
+            byte, mask = i >> 3, 1 << (i & 7)
+            if not bits[byte] & mask:
+                bits[byte] |= mask
+                new += 1
+        self.count += new
+        self.dirty = self.dirty or bool(item_ids)
+
+    def bitmap(self) -> bytes:
+        self.dirty = False
+        return bytes(self._bits)
 
 
 def _add_committed(streams: dict[str, dict[str, Any]], page: Any) -> None:

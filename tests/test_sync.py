@@ -423,3 +423,10 @@ async def test_a_token_in_the_url_is_not_stored(tmp_path: Path) -> None:
     for path in tmp_path.iterdir():
         data = path.read_bytes()
         assert server.token.encode() not in data and b"hunter2" not in data, path
+
+
+async def test_a_finished_run_leaves_no_listing_behind(tmp_path: Path) -> None:
+    server = make_server("plex", Library(LibrarySpec(seed=9, shows=3)))
+    await run_sync(server, tmp_path / "lib.db", kind="plex")
+    conn = apsw.Connection(str(tmp_path / "lib.db"))
+    assert conn.execute("SELECT count(*) FROM run_listing").get == 0

@@ -143,15 +143,16 @@ CREATE TABLE runs (
     progress          TEXT              -- JSON: where the run is; mirrors the cursor file
 );
 
--- The items a run has listed so far, per stream (by local id: shows.id, seasons.id or
--- episodes.id), committed together with the rows they came with. A listing is complete when their count equals the
+-- The items a run has listed so far, per stream: a bitmap over local ids (shows.id,
+-- seasons.id or episodes.id; zlib-compressed), rewritten by every transaction that
+-- commits rows of the stream. A listing is complete when its count of items equals the
 -- server's count, also when the run was interrupted and resumed in another process.
 -- Emptied when the run ends. Internal to the importer: not part of the contract.
 CREATE TABLE run_listing (
     run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     stream  TEXT NOT NULL,
-    item_id INTEGER NOT NULL,
-    PRIMARY KEY (run_id, stream, item_id)
+    items   BLOB NOT NULL,
+    PRIMARY KEY (run_id, stream)
 ) WITHOUT ROWID;
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
@@ -154,7 +155,7 @@ class Writer:
     def __init__(self, conn: apsw.Connection, path: str = "") -> None:
         self.conn = conn
         self.path = path or conn.filename
-        #: local ids of the items of the last page written (see record_listed)
+        #: local ids of the items of the last page written, for the run's listing
         self.last_page_ids: list[int] = []
 
     @classmethod
@@ -518,23 +519,22 @@ class Writer:
                 ).get
             )
 
-    def record_listed(self, run_id: int, stream: str, item_ids: Sequence[int]) -> None:
-        """Remember items (by local id) as listed by this run. Local ids, not the servers'
-        ids: they arrive in near-sequential order, so the index grows at its end."""
+    def save_listed(self, run_id: int, stream: str, items: bytes) -> None:
+        """Store a stream's listed-items bitmap (see :class:`ListedItems`) in this transaction."""
         with self._errors():
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO run_listing (run_id, stream, item_id) VALUES (?, ?, ?)",
-                [(run_id, stream, i) for i in item_ids],
+            self.conn.execute(
+                "INSERT OR REPLACE INTO run_listing (run_id, stream, items) VALUES (?, ?, ?)",
+                (run_id, stream, zlib.compress(items, 1)),
             )
 
-    def listed_count(self, run_id: int, stream: str) -> int:
-        """How many distinct ids this run has listed (and committed or is committing)."""
+    def load_listed(self, run_id: int) -> dict[str, bytes]:
+        """The listed-items bitmaps a run has committed, per stream."""
         with self._errors():
-            sql = "SELECT count(*) FROM run_listing WHERE run_id = ? AND stream = ?"
-            return int(self.conn.execute(sql, (run_id, stream)).get)
+            rows = self.conn.execute("SELECT stream, items FROM run_listing WHERE run_id = ?", (run_id,))
+            return {stream: zlib.decompress(items) for stream, items in rows}
 
     def forget_listed(self, run_id: int, stream: str | None = None) -> None:
-        """Drop a run's listed ids: of one stream (it is listed again), or all (it ended)."""
+        """Drop a run's listed items: of one stream (it is listed again), or all (it ended)."""
         with self._errors():
             if stream is None:
                 self.conn.execute("DELETE FROM run_listing WHERE run_id = ?", (run_id,))
