@@ -13,6 +13,7 @@ from pathlib import Path
 
 import apsw
 import pytest
+from processes import group_alive
 from test_sync import check_database, child_pids, run_sync, serving
 
 import importer
@@ -56,14 +57,6 @@ def start_cli(url: str, db: Path, token: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

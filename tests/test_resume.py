@@ -14,6 +14,7 @@ from pathlib import Path
 
 import apsw
 import pytest
+from processes import children_of, group_alive
 from test_sync import check_database
 
 from importer.emulator import Controls, EmulatedServer, Library, LibrarySpec, make_server
@@ -52,14 +53,6 @@ def run_to_end(url: str, db: Path, server: EmulatedServer, **env: str) -> subpro
     proc = start_run(url, db, server, **env)
     out, err = proc.communicate(timeout=180)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def committed_ranges(db: Path) -> dict[str, list[list[int]]]:
@@ -175,15 +168,7 @@ def test_sigint_then_resume_fetches_no_committed_page(tmp_path: Path) -> None:
 
 
 def writer_pid(main_pid: int) -> int | None:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
-                children.append(int(entry.name))
+    children = children_of(main_pid)
     return max(children) if children else None  # the pool starts the writer last
 
 

@@ -16,6 +16,7 @@ import apsw
 import pytest
 from aiohttp import web
 from ground_truth import assert_library_equal, expected, read_library
+from processes import children_of
 
 import importer
 from importer.emulator import Controls, EmulatedServer, Library, LibrarySpec, make_server
@@ -287,17 +288,7 @@ def test_demo_command(tmp_path: Path) -> None:
 
 
 def child_pids() -> set[int]:
-    me = str(os.getpid())
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(")", 1)[1].split()[1] == me:
-                out.add(int(entry.name))
-    return out
+    return children_of(os.getpid())
 
 
 async def test_workers_do_not_outlive_the_run(tmp_path: Path) -> None:
