@@ -306,9 +306,6 @@ def writer_main(
                 # Once, after every library: indexes built during a bulk load slow it down.
                 writer.ensure_indexes()
                 send(("indexed",))
-            elif tag == "flush":
-                commit()
-                send(("flushed",))
             elif tag == "stop":
                 commit()  # then keep draining: the decoders' last words are on their way
     except ImporterError as exc:
@@ -450,9 +447,6 @@ class WorkerPool:
         except (BrokenPipeError, OSError) as exc:
             raise StoreError("the writer process is gone; see the messages above and run again") from exc
 
-    def writer_alive(self) -> bool:
-        return bool(self._processes) and self._processes[-1].poll() is None
-
     async def stop(self, timeout: float = 10.0) -> None:
         """Ask the writer to commit and stop, then end every worker."""
         for sendq in self._senders:
@@ -472,14 +466,6 @@ class WorkerPool:
             event = self.events.get_nowait()
             if event[0] == "rss":
                 self.peak_rss_kb[event[1]] = event[2]
-
-    def kill(self) -> None:
-        for proc in self._processes:
-            if proc.poll() is None:
-                proc.kill()
-        if self._control is not None:
-            self._control.close()
-            self._control = None
 
     def _join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
