@@ -62,6 +62,8 @@ def committed_ranges(db: Path) -> dict[str, list[list[int]]]:
         rows = conn.execute(
             "SELECT l.source_id, r.progress FROM runs r JOIN libraries l ON l.id = r.library_id"
         ).fetchall()
+    except apsw.SQLError:  # the run has created the file but not yet its schema
+        return {}
     finally:
         conn.close()
     out = {}
