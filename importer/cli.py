@@ -120,8 +120,27 @@ def cli() -> None:
 @click.option(
     "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all TV."
 )
-@click.option("--full", is_flag=True, help="Force a complete pass over every library.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="List every item and sweep deletions, even where an incremental run would do.",
+)
 @click.option("--restart", is_flag=True, help="Discard an unfinished run instead of resuming it.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Let a sweep delete more than 10% (and more than 50 rows) of a library.",
+)
+@click.option("--dry-run", is_flag=True, help="Delete nothing; list what a sweep would delete.")
+@click.option(
+    "--verify-after",
+    "verify_after_days",
+    type=click.FloatRange(0),
+    default=7.0,
+    show_default=True,
+    metavar="DAYS",
+    help="Make a run full when the last full one is older than this.",
+)
 @click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "plain", "json", "none"]),
@@ -146,6 +165,9 @@ def sync(
     libraries: tuple[str, ...],
     full: bool,
     restart: bool,
+    allow_mass_delete: bool,
+    dry_run: bool,
+    verify_after_days: float,
     progress: str,
     quiet: bool,
     concurrency: int,
@@ -154,7 +176,7 @@ def sync(
 ) -> None:
     """Import (or update) the TV libraries of the server at URL into --db."""
     from importer.pipeline import Importer, SyncOptions
-    from importer.progress import Progress, format_summary
+    from importer.progress import Progress, format_gone, format_summary
 
     try:
         token = read_token(token_file)
@@ -163,6 +185,9 @@ def sync(
             libraries=libraries,
             full=full,
             restart=restart,
+            allow_mass_delete=allow_mass_delete,
+            dry_run=dry_run,
+            verify_after_days=verify_after_days,
             concurrency=concurrency,
             verify_tls=not insecure,
         )
@@ -171,6 +196,11 @@ def sync(
     except ImporterError as exc:
         fail(exc)
         return
+    if dry_run:
+        click.echo(format_gone(result))
+    for lib in result.libraries:
+        if lib.status == "stopped":
+            click.echo(f"importer: {lib.title}: {lib.reason}", err=True)
     if not quiet:
         click.echo(format_summary(result, as_json=progress == "json"))
     sys.exit(result.exit_code)

@@ -7,7 +7,8 @@ The points sit in the narrow windows that a random kill almost never hits:
 - ``in_transaction`` (writer): a page is written, its transaction not yet committed;
 - ``after_commit`` (writer): committed, the main process not yet told;
 - ``before_cursor_rename`` (main): the new cursor file is written, not yet renamed;
-- ``after_cursor`` (main): the cursor file is in place.
+- ``after_cursor`` (main): the cursor file is in place;
+- ``in_sweep`` (writer): rows proven gone are deleted, the transaction not yet committed.
 
 Without the variable, a crash point costs one dictionary lookup.
 """

@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 #: re-list a stream whose listing drifted at most this many times
 MAX_LISTINGS = 3
-_EXIT_CODES = {"done": 0, "incomplete": 75}
-_SEVERITY = (0, 75, 1)
+#: a full listing (that also finds deletions by count) at least this often by default
+VERIFY_AFTER_DAYS = 7.0
+_EXIT_CODES = {"done": 0, "dry-run": 0, "incomplete": 75, "stopped": 3}
+_SEVERITY = (0, 75, 3, 1)
 
 
 @dataclass
@@ -55,7 +57,10 @@ class SyncOptions:
 
     kind: str = "auto"
     libraries: tuple[str, ...] = ()  # titles or ids; empty: every TV library
-    full: bool = False
+    full: bool = False  # list every item, even when an incremental run would do
+    allow_mass_delete: bool = False  # let a sweep delete more than 10% (and 50 rows) of a library
+    dry_run: bool = False  # delete nothing; report what a sweep would delete
+    verify_after_days: float = VERIFY_AFTER_DAYS  # an incremental run becomes full after this
     concurrency: int = 4  # requests in flight at most
     page_size: int | None = None  # None: what suits the server
     decoders: int = 1
@@ -70,13 +75,17 @@ class SyncOptions:
 class LibraryResult:
     title: str
     source_id: str
-    status: str = "running"  # done | incomplete | failed
+    status: str = "running"  # done | incomplete | stopped | dry-run | interrupted | failed
+    mode: str = "full"  # or "incremental"
     totals: dict[str, int] = field(default_factory=dict)
     written: int = 0
     unchanged: int = 0
+    deleted: int = 0
     complete: bool = False
     reason: str | None = None
     unlinked: int = 0
+    #: per stream: (source_id, name) of the rows the server no longer lists (--dry-run, guard)
+    gone: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,7 +102,8 @@ class SyncResult:
     @property
     def exit_code(self) -> int:
         """The worst library's: 0 done; 75 incomplete (the library kept changing while it
-        was read: rows are kept, a later run completes it); 1 anything else."""
+        was read: rows are kept, a later run completes it); 3 stopped by the mass-delete
+        guard; 1 anything else."""
         codes = [_EXIT_CODES.get(lib.status, 1) for lib in self.libraries]
         return max(codes, key=_SEVERITY.index, default=0)
 
@@ -104,6 +114,9 @@ class _Stream:
     library: LibraryInfo
     kind: StreamKind
     page_size: int
+    #: a delta listing: only items changed since this server time (None: every item)
+    since: int | None = None
+    server_count: int | None = None  # a delta stream's count probe: items on the server
     listing: int = 1
     total_before: int | None = None
     total_after: int | None = None
@@ -113,6 +126,8 @@ class _Stream:
     leaf_total: int = 0
     finished: bool = False
     complete: bool = False
+    #: this run listed every item of the stream, verified complete: a sweep may follow
+    swept: bool = False
     #: what an interrupted run had committed of this stream: {"total", "committed", ...}
     resume: dict[str, Any] | None = None
 
@@ -123,6 +138,7 @@ class _Page:
     offset: int
     size: int
     listing: int
+    probe: bool = False  # a delta stream's count of the whole listing, no items
 
 
 class Importer:
@@ -260,24 +276,33 @@ class Importer:
         self._room = asyncio.Semaphore(self.options.max_outstanding_pages)
         pool = self._pool
         self._server = server
+        opts = self.options
         pool.control(
             "open",
             (server.kind, server.machine_id, server.name, server.base_url),
             [(i, lib.source_id, lib.title) for i, lib in enumerate(libraries)],
-            "full",
-            not self.options.restart,
+            opts.full or not source.supports_delta,
+            not opts.restart,
+            opts.verify_after_days * 86400,
+            time.time(),
         )
-        _, _, self._run_ids, resumed = await self._expect("opened")
+        _, _, self._run_ids, resumed, plans = await self._expect("opened")
         self._check_cursor(libraries, resumed)
+        for i, (mode, _) in plans.items():
+            results[i].mode = mode
         self._streams = [
-            _Stream(i, lib, kind, source.page_size, resume=resumed.get(i, {}).get(kind))
+            _Stream(i, lib, kind, source.page_size, since=plans[i][1], resume=resumed.get(i, {}).get(kind))
             for i, lib in enumerate(libraries)
             for kind in STREAMS
         ]
         self.progress.start(server.name, [lib.title for lib in libraries])
         self._streaming = True
         for stream in self._streams:
-            if stream.resume and stream.resume.get("total") is not None:
+            if stream.since is not None:
+                # changes since the watermark, and a count to tell whether anything is gone
+                self._schedule(stream, 0, 0, with_total=True, probe=True)
+                self._schedule(stream, 0, stream.page_size, with_total=True)
+            elif stream.resume and stream.resume.get("total") is not None:
                 self._schedule(stream, 0, 0, with_total=True)  # only count: has it changed?
             else:
                 stream.resume = None
@@ -326,8 +351,7 @@ class Importer:
             elif tag == "error":
                 raise _error(event[2], event[3])
             elif tag == "finished":
-                _, lib, unlinked = event
-                self._results[lib].unlinked = unlinked
+                self._on_finished(*event[1:])
                 finished += 1
 
     async def _wind_down(self, timeout: float = 60.0) -> None:
@@ -350,13 +374,8 @@ class Importer:
         for lib in unfinished:
             result = self._results[lib]
             result.status, result.reason = "interrupted", f"interrupted by {self._cancel_signal}"
-            self._pool.control(
-                "finish",
-                lib,
-                result.status,
-                result.reason,
-                {"requests": stats.requests, "bytes": stats.bytes},
-            )
+            counts = {"requests": stats.requests, "bytes": stats.bytes}
+            self._pool.control("finish", lib, result.status, result.reason, counts, [], {}, None)
         for _ in unfinished:
             await self._expect("finished")
 
@@ -369,14 +388,17 @@ class Importer:
         )
 
     # ------------------------------------------------------------------ planning
-    def _schedule(self, stream: _Stream, offset: int, size: int, *, with_total: bool = False) -> None:
+    def _schedule(
+        self, stream: _Stream, offset: int, size: int, *, with_total: bool = False, probe: bool = False
+    ) -> None:
         if self._cancelled.is_set():
             return
         page_id = self._next_page_id
         self._next_page_id += 1
-        self._pages[page_id] = _Page(stream, offset, size, stream.listing)
+        self._pages[page_id] = _Page(stream, offset, size, stream.listing, probe)
         stream.outstanding += 1
-        stream.planned_to = max(stream.planned_to, offset + size)
+        if not probe:
+            stream.planned_to = max(stream.planned_to, offset + size)
         task = asyncio.create_task(self._fetch(page_id, with_total))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -390,7 +412,12 @@ class Importer:
         page = self._pages[page_id]
         stream = page.stream
         request = self._source.page_request(
-            stream.library, stream.kind, page.offset, page.size, with_total=with_total
+            stream.library,
+            stream.kind,
+            page.offset,
+            page.size,
+            with_total=with_total,
+            since=None if page.probe else stream.since,
         )
         await self._room.acquire()
         try:
@@ -405,12 +432,15 @@ class Importer:
         self._sent.add(page_id)
         self._pool.send_page(header, fetched.body)
 
-    def _on_decoded(
-        self, page_id: int, offset: int, count: int, total: int | None, leaf_total: int
-    ) -> None:
+    def _on_decoded(self, page_id: int, offset: int, count: int, total: int | None, leaf_total: int) -> None:
         page = self._pages[page_id]
         stream = page.stream
         stream.outstanding -= 1
+        if page.probe:
+            stream.server_count = total
+            if stream.outstanding == 0:
+                self._close_listing(stream)
+            return
         stream.items += count
         stream.leaf_total += leaf_total
         if total is not None and stream.total_before is not None:
@@ -455,6 +485,7 @@ class Importer:
     def _relist(self, stream: _Stream) -> None:
         """List a stream again from the start, forgetting what its last listing saw."""
         stream.listing += 1
+        stream.swept = False
         stream.total_before = stream.total_after = None
         stream.planned_to = stream.items = stream.leaf_total = 0
         self._pool.control("relist", stream.lib, stream.kind, stream.listing)
@@ -466,7 +497,8 @@ class Importer:
         (free on Plex, one COUNT on Jellyfin), so no separate probe costs a round trip."""
         offset = stream.planned_to
         while offset < total:
-            last = offset + stream.page_size >= total
+            # a delta listing needs no second count: its probe decides what follows
+            last = offset + stream.page_size >= total and stream.since is None
             self._schedule(stream, offset, stream.page_size, with_total=last)
             offset += stream.page_size
 
@@ -475,9 +507,22 @@ class Importer:
         counts them with the rows, so the count survives an interrupted run)."""
         self._pool.control("count", stream.lib, stream.kind)
 
-    def _on_counted(self, lib: int, kind: str, unique: int) -> None:
+    def _on_counted(self, lib: int, kind: str, unique: int, stored: int) -> None:
         stream = next(s for s in self._streams if s.lib == lib and s.kind == kind)
+        if stream.since is not None:
+            # Changes are in. Count arithmetic: the library holds as many items as the
+            # server counts, or something is gone (or was missed): list every item then,
+            # and sweep what the complete listing proves gone.
+            if stored == stream.server_count:
+                stream.complete = stream.finished = True
+                self._maybe_finish_library(stream.lib)
+            else:
+                log.info("%s: %d stored, %s on the server: listing all", kind, stored, stream.server_count)
+                stream.since = None
+                self._relist(stream)
+            return
         stream.complete = unique == stream.total_before == stream.total_after
+        stream.swept = stream.complete
         if stream.complete or stream.listing >= MAX_LISTINGS:
             stream.finished = True
             self._maybe_finish_library(stream.lib)
@@ -494,12 +539,12 @@ class Importer:
                 "database": os.path.abspath(self.db_path),
                 "server": {"kind": self._server.kind, "machine_id": self._server.machine_id,
                            "base_url": self._server.base_url},
-                "mode": "full",
                 "watermark_candidate": self._server_date,
                 "committed_at": int(time.time()),
                 "libraries": {
                     self._results[lib].source_id: {
-                        "title": self._results[lib].title, "run_id": self._run_ids[lib], "streams": streams,
+                        "title": self._results[lib].title, "run_id": self._run_ids[lib],
+                        "mode": self._results[lib].mode, "streams": streams,
                     }
                     for lib, streams in self._progress.items()
                 },
@@ -544,19 +589,45 @@ class Importer:
         if any(p.stream.lib == lib for p in self._pages.values()):
             return  # pages still on their way to the database
         by_kind = {s.kind: s for s in streams}
+        shows, episodes = by_kind["shows"], by_kind["episodes"]
+        # Plex: the shows' leafCount sums to the episodes' total (both listed in full)
         leaves_ok = (
-            self._source.kind != "plex" or by_kind["shows"].leaf_total == by_kind["episodes"].total_after
+            self._source.kind != "plex"
+            or not (shows.swept and episodes.swept)
+            or shows.leaf_total == episodes.total_after
         )
         result.complete = all(s.complete for s in streams) and leaves_ok
-        result.totals = {s.kind: s.total_after or 0 for s in streams}
+        result.totals = {
+            s.kind: (s.server_count if s.since is not None else s.total_after) or 0 for s in streams
+        }
         result.status = "done" if result.complete else "incomplete"
         if not result.complete:
             result.reason = "the library kept changing while it was listed; run again to complete it"
+        # only a library verified complete is swept, and only the streams listed in full
+        sweep = [s.kind for s in streams if s.swept] if result.complete else []
+        policy = {"allow_mass_delete": self.options.allow_mass_delete, "dry_run": self.options.dry_run}
         self.progress.library_done(result.title)
         stats = self._http.stats
         self._pool.control(
-            "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes}
-        )
+            "finish", lib, result.status, result.reason, {"requests": stats.requests, "bytes": stats.bytes},
+            sweep, policy, self._server_date,
+        )  # fmt: skip
+
+    def _on_finished(
+        self,
+        lib: int,
+        unlinked: int,
+        status: str,
+        reason: str | None,
+        deleted: int,
+        gone: dict[str, list[tuple[int, str, str]]],
+    ) -> None:
+        result = self._results[lib]
+        result.unlinked, result.deleted, result.reason = unlinked, deleted, reason
+        result.gone = {
+            stream: [(sid, name) for _, sid, name in rows] for stream, rows in gone.items() if rows
+        }
+        result.status = "dry-run" if status == "stopped" and self.options.dry_run else status
 
 
 def _check_url(url: str) -> None:

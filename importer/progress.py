@@ -597,6 +597,10 @@ class _LibraryLike(Protocol):
     @property
     def unchanged(self) -> int: ...
     @property
+    def deleted(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
     def reason(self) -> str | None: ...
 
 
@@ -619,14 +623,27 @@ class SummaryLike(Protocol):
 
 def _library_text(lib: _LibraryLike) -> str:
     episodes = lib.totals.get("episodes", 0)
-    deleted = lib.totals.get("deleted", 0)
     counts = f"{lib.written:,} written, {lib.unchanged:,} unchanged" + (
-        f", {deleted:,} deleted" if deleted else ""
+        f", {lib.deleted:,} deleted" if lib.deleted else ""
     )
+    if lib.mode != "full":
+        counts = f"{lib.mode}: {counts}"
     text = f"{lib.title} {episodes:,} episodes ({counts})"
     if lib.status not in ("done", "ok"):
         text += f" {lib.status}" + (f": {lib.reason}" if lib.reason else "")
     return text
+
+
+def format_gone(result: SummaryLike) -> str:
+    """What a sweep would delete (``--dry-run``), library by library, one item per line."""
+    lines = []
+    for lib in result.libraries:
+        gone = getattr(lib, "gone", {})
+        total = sum(len(items) for items in gone.values())
+        lines.append(f"{lib.title}: {total:,} item{'s' if total != 1 else ''} would be deleted")
+        for stream, items in gone.items():
+            lines += [f"  {stream[:-1]} {source_id}: {name}" for source_id, name in items]
+    return "\n".join(lines)
 
 
 def summary_dict(result: SummaryLike) -> dict[str, Any]:
@@ -638,11 +655,13 @@ def summary_dict(result: SummaryLike) -> dict[str, Any]:
             {
                 "title": lib.title,
                 "status": lib.status,
+                "mode": lib.mode,
                 "shows": lib.totals.get("shows", 0),
                 "seasons": lib.totals.get("seasons", 0),
                 "episodes": lib.totals.get("episodes", 0),
                 "written": lib.written,
                 "unchanged": lib.unchanged,
+                "deleted": lib.deleted,
                 "reason": lib.reason,
             }
             for lib in result.libraries

@@ -147,6 +147,8 @@ def writer_main(
     _become_worker()
     from importer.sources.base import DecodedPage
     from importer.store import WriteCounts, Writer, connect
+    from importer.store.listing import ListedItems
+    from importer.store.sweep import SweepResult, sweep
 
     page_decoder = msgspec.msgpack.Decoder(tuple[str, int, int, DecodedPage])
     inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
@@ -193,6 +195,7 @@ def writer_main(
     progress: dict[int, dict[str, dict[str, Any]]] = {}
     touched: set[int] = set()  # libraries whose progress changed in the open transaction
     listed: dict[tuple[int, str], ListedItems] = {}  # (library index, stream) -> items seen
+    adopting: dict[int, bool] = {}  # library index -> may a new episode adopt a row by guid
     in_tx = False
     pending_rows = 0
     pending_pages: list[int] = []
@@ -236,10 +239,12 @@ def writer_main(
             if tag == "page":
                 _, page_id, lib_index, page = message
                 begin()
+                seen = listed.setdefault((lib_index, page.stream), ListedItems())
                 counts = writer.write_page(
-                    libraries[lib_index], page.shows, page.seasons, page.episodes, page.files
-                )
-                listed.setdefault((lib_index, page.stream), ListedItems()).add(writer.last_page_ids)
+                    libraries[lib_index], page.shows, page.seasons, page.episodes, page.files,
+                    adoptable=(lambda row_id: row_id not in seen) if adopting.get(lib_index) else None,  # noqa: B023
+                )  # fmt: skip
+                seen.add(writer.last_page_ids)
                 _add_committed(progress[lib_index], page)
                 touched.add(lib_index)
                 crash_point("in_transaction")
@@ -258,27 +263,39 @@ def writer_main(
             elif tag in ("error", "rss"):
                 send(message)
             elif tag == "open":
-                _, server, library_list, mode, resume = message
+                _, server, library_list, want_full, resume, verify_age, now = message
                 begin()
                 server_id = writer.ensure_server(*server)
                 resumed: dict[int, dict[str, Any]] = {}
+                plans: dict[int, tuple[str, int | None]] = {}  # library index -> (mode, watermark)
                 for index, source_id, title in library_list:
                     libraries[index] = writer.ensure_library(server_id, source_id, title, "show")
+                    state = writer.library_state(libraries[index])
+                    # a library with a done run has its late indexes: a guid lookup is cheap
+                    adopting[index] = state.verified_at is not None
                     unfinished = writer.unfinished_run(libraries[index])
-                    if resume and unfinished is not None and unfinished[1]:
+                    if resume and unfinished is not None and unfinished[1] and unfinished[2] == "full":
                         runs[index] = unfinished[0]
                         writer.reopen_run(runs[index])
                         progress[index] = resumed[index] = json.loads(unfinished[1])
                         for stream, bitmap in writer.load_listed(runs[index]).items():
                             listed[(index, stream)] = ListedItems(bitmap)
+                        plans[index] = ("full", None)
+                        continue
+                    if unfinished is not None:
+                        # discarded (--restart), without progress, or incremental: an
+                        # incremental run starts again from the same watermark, cheaply
+                        writer.finish_run(unfinished[0], "failed", "superseded by a new run")
+                        writer.forget_listed(unfinished[0])
+                    fresh = state.verified_at is not None and now - state.verified_at < verify_age
+                    if want_full or state.watermark is None or not fresh:
+                        plans[index] = ("full", None)
                     else:
-                        if unfinished is not None:  # discarded (--restart) or without progress
-                            writer.finish_run(unfinished[0], "failed", "superseded by a new run")
-                            writer.forget_listed(unfinished[0])
-                        runs[index] = writer.start_run(libraries[index], mode)
-                        progress[index] = {}
+                        plans[index] = ("incremental", state.watermark)
+                    runs[index] = writer.start_run(libraries[index], plans[index][0])
+                    progress[index] = {}
                 commit()
-                send(("opened", libraries, runs, resumed))
+                send(("opened", libraries, runs, resumed, plans))
             elif tag == "relist":  # the stream is listed again from the start
                 _, lib_index, stream, listing = message
                 writer.forget_listed(runs[lib_index], stream)
@@ -288,20 +305,36 @@ def writer_main(
             elif tag == "count":  # every page sent before this is written: count the listing
                 _, lib_index, stream = message
                 items = listed.get((lib_index, stream))
-                send(("counted", lib_index, stream, items.count if items else 0))
+                stored = writer.stored_count(libraries[lib_index], stream)
+                send(("counted", lib_index, stream, items.count if items else 0, stored))
             elif tag == "finish":
-                _, lib_index, status, reason, http_counts = message
+                _, lib_index, status, reason, http_counts, sweep_streams, policy, started_clock = message
                 begin()
+                swept = SweepResult()
+                if sweep_streams:
+                    swept = sweep(
+                        writer,
+                        libraries[lib_index],
+                        {s: listed.get((lib_index, s)) or ListedItems() for s in sweep_streams},
+                        **policy,
+                    )
+                    crash_point("in_sweep")
+                    if swept.held_back is not None:
+                        status, reason = "stopped", swept.held_back
                 # Link even an incomplete run: no episode may keep a NULL parent.
                 unlinked = writer.link(libraries[lib_index]).unlinked
                 counts = totals.get(lib_index, WriteCounts()).as_run_counts() | http_counts
+                counts["deleted"] = swept.deleted
                 if status != "interrupted":  # an interrupted run keeps what it has listed
                     writer.forget_listed(runs[lib_index])
                     for key in [key for key in listed if key[0] == lib_index]:
                         del listed[key]
-                writer.finish_run(runs[lib_index], status, reason, counts)
+                watermark = None
+                if status == "done":
+                    watermark = writer.next_watermark(libraries[lib_index], started_clock)
+                writer.finish_run(runs[lib_index], status, reason, counts, watermark=watermark)
                 commit()
-                send(("finished", lib_index, unlinked))
+                send(("finished", lib_index, unlinked, status, reason, swept.deleted, swept.gone))
             elif tag == "indexes":
                 # Once, after every library: indexes built during a bulk load slow it down.
                 writer.ensure_indexes()
@@ -317,37 +350,6 @@ def writer_main(
             writer.close()
         with contextlib.suppress(Exception):
             send(("rss", "writer", _peak_rss_kb()))
-
-
-class ListedItems:
-    """The distinct items a listing has seen, as a bitmap over their local ids.
-
-    Local ids are dense (the writer assigns them in sequence), so a million episodes take
-    125 kB, a duplicate costs nothing, and the bitmap, committed with the rows, lets a
-    resumed run go on counting where the interrupted one stopped.
-    """
-
-    def __init__(self, bitmap: bytes = b"") -> None:
-        self._bits = bytearray(bitmap)
-        self.count = int.from_bytes(self._bits, "little").bit_count()
-        self.dirty = False
-
-    def add(self, item_ids: list[int]) -> None:
-        bits = self._bits
-        if item_ids and max(item_ids) // 8 >= len(bits):
-            bits.extend(bytes(max(item_ids) // 8 + 1 - len(bits) + 4096))
-        new = 0
-        for i in item_ids:
-            byte, mask = i >> 3, 1 << (i & 7)
-            if not bits[byte] & mask:
-                bits[byte] |= mask
-                new += 1
-        self.count += new
-        self.dirty = self.dirty or bool(item_ids)
-
-    def bitmap(self) -> bytes:
-        self.dirty = False
-        return bytes(self._bits)
 
 
 def _add_committed(streams: dict[str, dict[str, Any]], page: Any) -> None:

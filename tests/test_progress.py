@@ -231,6 +231,8 @@ class Lib:
     written: int = 5000
     unchanged: int = 0
     reason: str | None = None
+    deleted: int = 0
+    mode: str = "full"
 
 
 @dataclass
@@ -251,6 +253,7 @@ def test_format_summary() -> None:
         libraries=[
             Lib(),
             Lib("Anime", "incomplete", {"episodes": 300}, 10, 290, "the library kept changing"),
+            Lib("Kids", "done", {"episodes": 40}, 2, 0, None, 3, "incremental"),
         ],
         requests=1,
         bytes=812_000,
@@ -258,8 +261,8 @@ def test_format_summary() -> None:
     )
     assert format_summary(two) == (
         'plex "My Server": TV Shows 5,000 episodes (5,000 written, 0 unchanged); '
-        "Anime 300 episodes (10 written, 290 unchanged) incomplete: the library kept changing "
-        "in 2 min 05 s, 1 request, 812 kB"
+        "Anime 300 episodes (10 written, 290 unchanged) incomplete: the library kept changing; "
+        "Kids 40 episodes (incremental: 2 written, 0 unchanged, 3 deleted) in 2 min 05 s, 1 request, 812 kB"
     )
 
 
@@ -271,8 +274,8 @@ def test_format_summary_json() -> None:
         "server": "My Server",
         "libraries": [
             {
-                "title": "TV Shows", "status": "done", "shows": 50, "seasons": 200, "episodes": 5000,
-                "written": 5000, "unchanged": 0, "reason": None,
+                "title": "TV Shows", "status": "done", "mode": "full", "shows": 50, "seasons": 200,
+                "episodes": 5000, "written": 5000, "unchanged": 0, "deleted": 0, "reason": None,
             }
         ],
         "seconds": 1.2,

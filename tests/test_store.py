@@ -148,13 +148,14 @@ def test_migration_steps_run_in_order_and_atomically(db: Path) -> None:
     connect(db).close()
     conn = connect(db)
     seen: list[int] = []
+    now = SCHEMA_VERSION
 
-    def step2(c: apsw.Connection) -> None:
-        seen.append(2)
+    def step_a(c: apsw.Connection) -> None:
+        seen.append(now + 1)
         c.execute("ALTER TABLE episodes ADD COLUMN watched INTEGER")
 
-    def step3(c: apsw.Connection) -> None:
-        seen.append(3)
+    def step_b(c: apsw.Connection) -> None:
+        seen.append(now + 2)
         c.execute("CREATE TABLE extra (x)")
 
     def broken(c: apsw.Connection) -> None:
@@ -162,20 +163,38 @@ def test_migration_steps_run_in_order_and_atomically(db: Path) -> None:
         raise RuntimeError("step failed")
 
     with pytest.raises(RuntimeError):
-        migrations.migrate(conn, str(db), version=3, steps={2: step2, 3: broken})
-    # the failed upgrade left nothing behind, not even step 2
-    assert conn.pragma("user_version") == 1
+        migrations.migrate(conn, str(db), version=now + 2, steps={now + 1: step_a, now + 2: broken})
+    # the failed upgrade left nothing behind, not even the first step
+    assert conn.pragma("user_version") == now
     assert "watched" not in [r[1] for r in conn.execute("PRAGMA table_info(episodes)")]
     assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'half_done'").get == 0
 
     seen.clear()
-    assert migrations.migrate(conn, str(db), version=3, steps={2: step2, 3: step3}) == 1
-    assert seen == [2, 3]
-    assert conn.pragma("user_version") == 3
-    assert migrations.migrate(conn, str(db), version=3, steps={}) == 3  # nothing to do
+    assert migrations.migrate(conn, str(db), version=now + 2, steps={now + 1: step_a, now + 2: step_b}) == now
+    assert seen == [now + 1, now + 2]
+    assert conn.pragma("user_version") == now + 2
+    assert migrations.migrate(conn, str(db), version=now + 2, steps={}) == now + 2  # nothing to do
     with pytest.raises(StoreError, match="no migration"):
-        migrations.migrate(conn, str(db), version=4, steps={})
+        migrations.migrate(conn, str(db), version=now + 3, steps={})
     conn.close()
+
+
+def test_a_version_1_file_is_upgraded_to_the_schema_of_a_new_one(tmp_path: Path) -> None:
+    def shape(conn: apsw.Connection) -> dict[str, list[tuple[Any, ...]]]:
+        tables = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY 1")
+        ]
+        return {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in tables}
+
+    fresh = connect(tmp_path / "new.db")
+    old = connect(tmp_path / "old.db")
+    # version 1 as it shipped: runs had no watermark column
+    old.execute("ALTER TABLE runs DROP COLUMN watermark")
+    old.pragma("user_version", 1)
+    old.close()
+    upgraded = connect(tmp_path / "old.db")
+    assert upgraded.pragma("user_version") == SCHEMA_VERSION
+    assert shape(upgraded) == shape(fresh)
 
 
 def test_late_index_section_is_only_indexes() -> None:

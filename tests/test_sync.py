@@ -343,7 +343,7 @@ async def test_a_later_run_remembers_the_server_kind(tmp_path: Path) -> None:
         await importer.sync(url, db, token=server.token)
         first = [e.path for e in server.log]
         server.log.clear()
-        await importer.sync(url, db, token=server.token)
+        await importer.sync(url, db, token=server.token, options=importer.SyncOptions(full=True))
         second = [e.path for e in server.log]
     assert "/identity" in first  # detection asked the server what it is
     assert "/identity" not in second and "/System/Info/Public" not in second

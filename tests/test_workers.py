@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from importer.errors import UnexpectedResponse
-from importer.workers import ListedItems, decompress, merge_ranges
+from importer.store.listing import ListedItems
+from importer.workers import decompress, merge_ranges
 
 
 def test_listed_items_count_distinct_ids_and_survive_a_round_trip() -> None:

@@ -72,6 +72,8 @@ class Source(Protocol):
 
     kind: str
     page_size: int
+    #: whether listings can be filtered to items changed since a time (``since``)
+    supports_delta: bool
 
     def auth_headers(self, token: str) -> dict[str, str]:
         """Headers that carry the token (never logged)."""
@@ -82,8 +84,16 @@ class Source(Protocol):
         ...
 
     def page_request(
-        self, library: LibraryInfo, stream: StreamKind, offset: int, limit: int, *, with_total: bool
+        self,
+        library: LibraryInfo,
+        stream: StreamKind,
+        offset: int,
+        limit: int,
+        *,
+        with_total: bool,
+        since: int | None = None,
     ) -> PageRequest:
         """The request for ``limit`` items of a stream from ``offset``; ``with_total`` asks the
-        server to count the whole listing (free on Plex, a COUNT(*) on Jellyfin)."""
+        server to count the whole listing (free on Plex, a COUNT(*) on Jellyfin). With
+        ``since`` (unix seconds, the server's clock), only the items changed since then."""
         ...

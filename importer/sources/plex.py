@@ -318,6 +318,7 @@ class PlexSource:
 
     kind = KIND
     page_size = PAGE_SIZE
+    supports_delta = True
 
     def __init__(
         self, base_url: str = "", *, client_id: str | None = None, identity_body: bytes | None = None
@@ -366,14 +367,24 @@ class PlexSource:
         return server, libraries
 
     def page_request(
-        self, library: LibraryInfo, stream: StreamKind, offset: int, limit: int, *, with_total: bool
+        self,
+        library: LibraryInfo,
+        stream: StreamKind,
+        offset: int,
+        limit: int,
+        *,
+        with_total: bool,
+        since: int | None = None,
     ) -> PageRequest:
         # Every Plex page states totalSize: with_total costs nothing and changes nothing.
         # The paging values go both as query arguments and as headers, as Plex documents
         # both (and watchstate sends both); size 0 asks for the count alone.
         paging = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(limit)}
+        params = {"type": _TYPE_NUMBER[stream], **_LISTING_FLAGS, **paging}
+        if since is not None:
+            # Scoped to the listed type: unscoped, the field would apply to shows. An added
+            # item is updated when added, so updatedAt alone also finds new items.
+            params[f"{_TYPE_NAME[stream]}.updatedAt>>"] = str(since)
         return PageRequest(
-            path=f"/library/sections/{library.source_id}/all",
-            params={"type": _TYPE_NUMBER[stream], **_LISTING_FLAGS, **paging},
-            headers={**JSON, **paging},
+            path=f"/library/sections/{library.source_id}/all", params=params, headers={**JSON, **paging}
         )

@@ -21,15 +21,20 @@ import apsw
 
 from importer.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: marks our files (PRAGMA application_id), so a foreign SQLite file is never "upgraded"
 APPLICATION_ID = 0x496D7052  # "ImpR"
 LATE_INDEXES_MARK = "-- @late-indexes"
 
 Step = Callable[[apsw.Connection], None]
 
+
+def _add_run_watermark(conn: apsw.Connection) -> None:
+    conn.execute("ALTER TABLE runs ADD COLUMN watermark INTEGER")
+
+
 #: step n upgrades a database from version n-1 to n; version 1 has no predecessor
-STEPS: dict[int, Step] = {}
+STEPS: dict[int, Step] = {2: _add_run_watermark}
 
 
 @cache

@@ -1,4 +1,4 @@
--- The importer database, schema version 1 (PRAGMA user_version = 1).
+-- The importer database, schema version 2 (PRAGMA user_version = 2).
 --
 -- This file is the current schema, and a public contract: your own programs may read
 -- these tables. Later versions only add to it (new tables, new columns, new indexes) and
@@ -123,7 +123,8 @@ CREATE TABLE runs (
     id                INTEGER PRIMARY KEY,
     server_id         INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
     library_id        INTEGER REFERENCES libraries (id) ON DELETE CASCADE,
-    mode              TEXT NOT NULL,    -- 'full', 'incremental', …
+    mode              TEXT NOT NULL,    -- 'full' (every item listed; deletions swept)
+                                        -- or 'incremental' (changes since a watermark)
     started_at        INTEGER NOT NULL,
     finished_at       INTEGER,          -- NULL while running, or if the run was killed
     status            TEXT NOT NULL DEFAULT 'running',
@@ -140,7 +141,9 @@ CREATE TABLE runs (
     deleted           INTEGER NOT NULL DEFAULT 0,  -- items deleted after a full listing
     requests          INTEGER NOT NULL DEFAULT 0,  -- HTTP requests made
     bytes             INTEGER NOT NULL DEFAULT 0,  -- HTTP body bytes received
-    progress          TEXT              -- JSON: where the run is; mirrors the cursor file
+    progress          TEXT,             -- JSON: where the run is; mirrors the cursor file
+    watermark         INTEGER           -- a done run: the server-clock time (unix s) from
+                                        -- which the next incremental run lists changes
 );
 
 -- The items a run has listed so far, per stream: a bitmap over local ids (shows.id,

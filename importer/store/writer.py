@@ -18,7 +18,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -35,6 +35,7 @@ from importer.store.connection import (
     connect,
     mapped_errors,
 )
+from importer.store.listing import STREAM_TABLES, ListedItems, int_array, unlisted
 
 RUN_COUNT_COLUMNS = (
     "shows_written", "seasons_written", "episodes_written", "files_written",
@@ -95,6 +96,9 @@ class LinkResult:
 
 ETAG = -1  # the etag is the last column of shows, seasons and episodes rows
 assert SHOW_COLUMNS[ETAG] == SEASON_COLUMNS[ETAG] == EPISODE_COLUMNS[ETAG] == "etag"
+_GUID = EPISODE_COLUMNS.index("guid")
+#: changes saved this long before a run's start are listed again by the next run
+WATERMARK_OVERLAP_S = 120
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class _Table:
 
     @cached_property
     def update(self) -> str:
-        cols = (*self.parents, *self.columns[1:])
+        cols = (*self.parents, *self.columns)
         return f"UPDATE {self.name} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
 
 
@@ -274,6 +278,7 @@ class Writer:
         seasons: Sequence[Row] = (),
         episodes: Sequence[Row] = (),
         files: Sequence[Row] = (),
+        adoptable: Callable[[int], bool] | None = None,
     ) -> WriteCounts:
         """Upsert one decoded page (rows as in :mod:`importer.rows`); returns what changed.
 
@@ -281,6 +286,9 @@ class Writer:
         same call: the files of an unchanged episode are not looked at, and those of an
         inserted or changed one replace whatever it had. Runs in a savepoint, so a page is
         written whole or not at all; call it inside :meth:`begin`/:meth:`commit`.
+
+        ``adoptable(id)``, when given, lets a new episode take over the stored episode of
+        the same guid (a file replaced on Plex: new ratingKey, same guid) if it says yes.
         """
         counts = WriteCounts()
         self.last_page_ids = []
@@ -290,14 +298,18 @@ class Writer:
             if seasons:
                 counts.seasons = len(self._write_items(_SEASONS, library_id, seasons)[0])
             if episodes:
-                counts.episodes, counts.files = self._write_episodes(library_id, episodes, files)
+                counts.episodes, counts.files = self._write_episodes(library_id, episodes, files, adoptable)
             elif files:
                 raise StoreError("media files were given without their episodes: this is a bug in the caller")
             counts.unchanged = len(shows) + len(seasons) + len(episodes) - counts.written
         return counts
 
     def _write_items(
-        self, table: _Table, library_id: int, rows: Sequence[Row]
+        self,
+        table: _Table,
+        library_id: int,
+        rows: Sequence[Row],
+        adoptable: Callable[[int], bool] | None = None,
     ) -> tuple[dict[str, int], list[int]]:
         """Insert the new rows, update the changed ones; returns {source_id: id} of both,
         and the ids of the changed ones."""
@@ -321,19 +333,19 @@ class Writer:
             for column, parent in enumerate(table.parent_tables, start=1)
         ]
         written: dict[str, int] = {}
+        if new and adoptable is not None:
+            new = self._adopt(table, library_id, new, changed, adoptable)
         if new:
-            # Hook for a later issue: a file replaced on Plex (new ratingKey, same guid)
-            # should keep its local id; it would be found here, by (library_id, guid) among
-            # the rows that the run's listing no longer holds, and updated instead.
             first = (conn.execute(f"SELECT max(id) FROM {table.name}").get or 0) + 1
             ids = range(first, first + len(new))
             conn.executemany(table.insert, self._bindings(ids, library_id, new, parents))
             written.update(zip((row[0] for row in new), ids, strict=True))
         if changed:
+            # source_id too: an adopted row takes its new one
             conn.executemany(
                 table.update,
                 [
-                    (*(known.get(row[n]) for n, known in enumerate(parents, start=1)), *row[1:], row_id)
+                    (*(known.get(row[n]) for n, known in enumerate(parents, start=1)), *row, row_id)
                     for row_id, row in changed
                 ],
             )
@@ -358,6 +370,33 @@ class Writer:
             for i, row in zip(ids, rows, strict=True)
         ]
 
+    def _adopt(
+        self,
+        table: _Table,
+        library_id: int,
+        new: list[Row],
+        changed: list[tuple[int, Row]],
+        adoptable: Callable[[int], bool],
+    ) -> list[Row]:
+        """A file replaced on Plex comes back as a new item (new ratingKey) with the same
+        guid: it takes over the stored row of that guid, keeping its local id, when the
+        run's listing has not seen that row (else both items exist: two rows)."""
+        if table is not _EPISODES:
+            return new
+        by_guid = {row[_GUID]: row for row in new if row[_GUID]}
+        if not by_guid:
+            return new
+        found = self.conn.execute(
+            "SELECT guid, id FROM episodes WHERE guid IN carray(?) AND library_id = ?",
+            (_carray(by_guid), library_id),
+        )
+        taken: set[str] = set()
+        for guid, row_id in found:
+            if guid not in taken and adoptable(row_id):
+                taken.add(guid)
+                changed.append((row_id, by_guid[guid]))
+        return [row for row in new if row[_GUID] not in taken] if taken else new
+
     def _parent_ids(
         self, table: str, library_id: int, new: Sequence[Row], changed: Sequence[tuple[int, Row]], column: int
     ) -> dict[str, int]:
@@ -375,9 +414,13 @@ class Writer:
         return dict(self.conn.execute(_PARENT_IDS.format(table), (library_id, _carray(wanted))))
 
     def _write_episodes(
-        self, library_id: int, episodes: Sequence[Row], files: Sequence[Row]
+        self,
+        library_id: int,
+        episodes: Sequence[Row],
+        files: Sequence[Row],
+        adoptable: Callable[[int], bool] | None,
     ) -> tuple[int, int]:
-        written, changed = self._write_items(_EPISODES, library_id, episodes)
+        written, changed = self._write_items(_EPISODES, library_id, episodes, adoptable)
         if not written:
             return 0, 0
         if changed:
@@ -541,16 +584,16 @@ class Writer:
             else:
                 self.conn.execute("DELETE FROM run_listing WHERE run_id = ? AND stream = ?", (run_id, stream))
 
-    def unfinished_run(self, library_id: int) -> tuple[int, str | None] | None:
-        """The library's last run, with its progress, when it did not end as done."""
+    def unfinished_run(self, library_id: int) -> tuple[int, str | None, str] | None:
+        """The library's last run (id, progress, mode), when it did not end as done."""
         with self._errors():
             row = self.conn.execute(
-                "SELECT id, status, progress FROM runs WHERE library_id = ? ORDER BY id DESC LIMIT 1",
+                "SELECT id, status, progress, mode FROM runs WHERE library_id = ? ORDER BY id DESC LIMIT 1",
                 (library_id,),
             ).fetchone()
         if row is None or row[1] in ("done", "incomplete", "stopped"):
             return None
-        return int(row[0]), row[2]
+        return int(row[0]), row[2], row[3]
 
     def reopen_run(self, run_id: int) -> None:
         """Mark an unfinished run as running again: this process resumes it."""
@@ -578,9 +621,11 @@ class Writer:
         counts: Mapping[str, int] | None = None,
         *,
         finished_at: int | None = None,
+        watermark: int | None = None,
     ) -> None:
         """Record the end of a run: its status (see ``RUN_STATUSES``), why, and its counts
-        (keys from ``RUN_COUNT_COLUMNS``; ``WriteCounts.as_run_counts()`` gives some)."""
+        (keys from ``RUN_COUNT_COLUMNS``; ``WriteCounts.as_run_counts()`` gives some). A
+        done run records the ``watermark`` the next incremental run starts from."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}; expected one of {RUN_STATUSES}")
         counts = dict(counts or {})
@@ -590,9 +635,10 @@ class Writer:
         sets = "".join(f", {name} = :{name}" for name in counts)
         with self._errors():
             self.conn.execute(
-                f"UPDATE runs SET status = :status, reason = :reason, finished_at = :finished_at{sets} "
-                "WHERE id = :id",
+                "UPDATE runs SET status = :status, reason = :reason, finished_at = :finished_at, "
+                f"watermark = :watermark{sets} WHERE id = :id",
                 {
+                    "watermark": watermark,
                     "status": status,
                     "reason": reason,
                     "finished_at": int(time.time()) if finished_at is None else finished_at,
@@ -600,3 +646,61 @@ class Writer:
                     **counts,
                 },
             )
+
+    # ---------------------------------------------------------------- incremental runs, sweeps
+
+    def library_state(self, library_id: int) -> LibraryState:
+        """What the next run of a library starts from (see :class:`LibraryState`)."""
+        with self._errors():
+            watermark = self.conn.execute(
+                "SELECT watermark FROM runs WHERE library_id = ? AND status = 'done' "
+                "AND watermark IS NOT NULL ORDER BY id DESC LIMIT 1",
+                (library_id,),
+            ).get
+            verified = self.conn.execute(
+                "SELECT max(started_at) FROM runs WHERE library_id = ? AND status = 'done' AND mode = 'full'",
+                (library_id,),
+            ).get
+        return LibraryState(watermark, verified)
+
+    def next_watermark(self, library_id: int, started_clock: float | None) -> int:
+        """Where the next incremental run of a library starts listing changes: the server's
+        clock when this run started, or the largest ``updated_at`` stored if earlier (the
+        server's own clock, as it stamps items), minus an overlap for saves in flight."""
+        with self._errors():
+            newest = self.conn.execute(
+                "SELECT max(m) FROM (SELECT max(updated_at) AS m FROM shows WHERE library_id = ?1 "
+                "UNION ALL SELECT max(updated_at) FROM episodes WHERE library_id = ?1)",
+                (library_id,),
+            ).get
+        marks = [
+            int(m) for m in (started_clock, None if newest is None else int(newest) + 1) if m is not None
+        ]
+        return min(marks, default=int(time.time())) - WATERMARK_OVERLAP_S
+
+    def stored_count(self, library_id: int, stream: str) -> int:
+        """How many rows of a stream (shows, seasons, episodes) the library holds."""
+        with self._errors():
+            return int(self.conn.execute(f"SELECT count(*) FROM {STREAM_TABLES[stream]} WHERE library_id = ?",
+                                         (library_id,)).get)  # fmt: skip
+
+    def unlisted(self, library_id: int, stream: str, listed: ListedItems) -> list[tuple[int, str, str]]:
+        """The rows of a stream that a complete listing did not name: gone from the server."""
+        with self._errors():
+            return unlisted(self.conn, stream, library_id, listed)
+
+    def delete_rows(self, stream: str, ids: Sequence[int]) -> None:
+        """Delete rows by local id (their media files go with them; children keep a NULL
+        parent until their own sweep)."""
+        with self._errors():
+            self.conn.execute(
+                f"DELETE FROM {STREAM_TABLES[stream]} WHERE id IN carray(?)", (int_array(list(ids)),)
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryState:
+    #: where the last done run said the next incremental run should start (server clock)
+    watermark: int | None
+    #: when the last done full run (every item listed, deletions swept) started
+    verified_at: int | None
