@@ -12,13 +12,13 @@ Format (version 1)::
       "version": 1,
       "database": "/path/library.db",
       "server": {"kind": "plex", "machine_id": "...", "base_url": "http://..."},
-      "mode": "full",
       "watermark_candidate": 1764170000,   # the server's clock when the run started
       "committed_at": 1764170042,
       "libraries": {
         "<library source_id>": {
           "title": "TV Shows",
           "run_id": 7,
+          "mode": "full",                  # or "incremental"
           "streams": {
             "episodes": {"listing": 1, "total": 5000, "committed": [[0, 3000], [4000, 5000]]},
             ...

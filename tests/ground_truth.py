@@ -127,9 +127,8 @@ def read_library(db: apsw.Connection, source_id: str) -> LibraryTruth:
     (lib_id, title), *_ = db.execute("SELECT id, title FROM libraries WHERE source_id = ?", (source_id,))
     got = LibraryTruth(title, source_id)
     for table in ("shows", "seasons", "episodes"):
-        cursor = db.execute(f"SELECT * FROM {table} WHERE library_id = ?", (lib_id,))
-        names = [d[0] for d in cursor.getdescription()]
-        for row in cursor:
+        names = _columns(db, table)  # not getdescription(): it fails on an empty result
+        for row in db.execute(f"SELECT * FROM {table} WHERE library_id = ?", (lib_id,)):
             item = dict(zip(names, row, strict=True))
             getattr(got, table)[item["source_id"]] = item
     cursor = db.execute(
@@ -137,11 +136,15 @@ def read_library(db: apsw.Connection, source_id: str) -> LibraryTruth:
         "JOIN episodes e ON e.id = f.episode_id WHERE e.library_id = ? ORDER BY f.media_index, f.part_index",
         (lib_id,),
     )
-    names = [d[0] for d in cursor.getdescription()]
+    names = ["episode_source_id", *_columns(db, "media_files")]
     for row in cursor:
         item = dict(zip(names, row, strict=True))
         got.files.setdefault(item.pop("episode_source_id"), []).append(item)
     return got
+
+
+def _columns(db: apsw.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
 
 
 def assert_library_equal(got: LibraryTruth, want: LibraryTruth) -> None:

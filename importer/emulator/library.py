@@ -16,10 +16,13 @@ from __future__ import annotations
 import bisect
 import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from importer.emulator.changes import ShowEdit
 
 Shape = Literal["varied", "seed"]
 
@@ -118,6 +121,7 @@ class Show:
     plain: bool = False  # no virtual, double or multi-file episodes (the seed shape, a trimmed tail)
     key_order: int = 0  # position in the order the server added shows (Plex ratingKey order)
     counts: dict[View, int] = field(default_factory=dict)
+    edit: ShowEdit | None = None  # set once a change touched the show (see changes.py)
 
     @property
     def slot_count(self) -> int:
@@ -281,7 +285,17 @@ class Library:
         for i in rank:
             self._key_base[i] = key
             key += 1 + len(self.shows[i].season_sizes) + self.shows[i].slot_count + 1
-        self.max_rating_key = key
+        # Items added later take ratingKeys from a counter, as a real server does, in room
+        # kept above the generated ones (a second section's keys start after it).
+        self.first_new_key = key
+        self.max_rating_key = key + KEY_ROOM
+        self._next_key = key
+        self.next_media = 0  # Media and Part ids of new files (changes.NEW_MEDIA_BASE + n)
+        #: every Plex key of an edited show's seasons and episodes -> its show
+        self.key_owner: dict[int, Show] = {}
+        self.version = 0  # bumped by every change
+        #: called after every change (servers drop what they rendered or counted)
+        self.listeners: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ generation
     def _make_shows(self) -> list[Show]:
@@ -362,6 +376,8 @@ class Library:
 
     # ------------------------------------------------------------------ per show
     def seasons_of(self, show: Show) -> list[Season]:
+        if show.edit is not None:
+            return list(show.edit.seasons)
         out = []
         for ordinal, (number, count) in enumerate(show.season_sizes):
             h = mix(show.seed, 30, number)
@@ -380,6 +396,8 @@ class Library:
 
     def episodes_of(self, show: Show) -> list[Episode]:
         """Every slot of a show, in season and episode order."""
+        if show.edit is not None:
+            return list(show.edit.slots)
         return list(_episodes(self.spec.shape, show))
 
     def view_of(self, show: Show, view: View) -> tuple[Episode, ...]:
@@ -453,14 +471,32 @@ class Library:
         return self._key_base[show.index]
 
     def plex_season_key(self, season: Season) -> int:
-        return self._key_base[season.show_index] + 1 + season.ordinal
+        return self.plex_season_key_at(self.shows[season.show_index], season.ordinal)
+
+    def plex_season_key_at(self, show: Show, ordinal: int) -> int:
+        if show.edit is not None:
+            return show.edit.season_keys[ordinal]
+        return self._key_base[show.index] + 1 + ordinal
 
     def plex_episode_key(self, episode: Episode) -> int:
         show = self.shows[episode.show_index]
+        if show.edit is not None:
+            return show.edit.idents[episode.ordinal].plex_key
         return self._key_base[episode.show_index] + 1 + len(show.season_sizes) + episode.ordinal
+
+    def plex_guid_source(self, episode: Episode) -> tuple[int, int]:
+        """(seed, n) of an episode's Plex guid: plex://episode/<prefix of seed><n:08x>."""
+        show = self.shows[episode.show_index]
+        if show.edit is not None:
+            return show.edit.idents[episode.ordinal].guid
+        return show.seed, episode.ordinal
 
     def plex_lookup(self, key: int) -> tuple[str, Show, int] | None:
         """Which item a ratingKey names: ("show"|"season"|"episode", show, ordinal)."""
+        owner = self.key_owner.get(key)
+        if owner is not None and owner.edit is not None:
+            kind, ordinal = owner.edit.key_pos[key]
+            return kind, owner, ordinal
         bases = self._bases
         pos = bisect.bisect_right(bases, (key, len(self.shows))) - 1
         if pos < 0:
@@ -471,6 +507,8 @@ class Library:
         n_seasons = len(show.season_sizes)
         if off == 0:
             return ("show", show, 0)
+        if show.edit is not None:  # its keys are all in key_owner: this one is gone
+            return None
         if off <= n_seasons:
             return ("season", show, off - 1)
         if off <= n_seasons + show.slot_count:
@@ -483,8 +521,99 @@ class Library:
 
     def jellyfin_id(self, kind: int, show_index: int, ordinal: int = 0) -> str:
         """A 32-hex Jellyfin id; kind 1 = series, 2 = season, 3 = episode."""
-        seed = self.shows[show_index].seed
+        show = self.shows[show_index]
+        seed = show.seed
+        if kind == 3 and show.edit is not None:
+            seed, ordinal = show.edit.idents[ordinal].jf
         return f"{mix(seed, 50 + kind, ordinal):016x}{mix(seed, 60 + kind, ordinal):016x}"
+
+    # ------------------------------------------------------------------ changes (changes.py)
+    def add_episode(self, show_index: int, now: int) -> Episode:
+        """A new episode at the end of the show's last season, added and updated ``now``."""
+        from importer.emulator import changes
+
+        return self._changed(changes.add_episode(self, show_index, now))
+
+    def update_episode(self, show_index: int, ordinal: int, now: int) -> Episode:
+        """A new title (" (rev N)"); updatedAt / DateLastSaved ``now``."""
+        from importer.emulator import changes
+
+        return self._changed(changes.update_episode(self, show_index, ordinal, now))
+
+    def delete_episode(self, show_index: int, ordinal: int) -> Episode:
+        from importer.emulator import changes
+
+        return self._changed(changes.delete_episode(self, show_index, ordinal))
+
+    def move_episode(
+        self, show_index: int, ordinal: int, to_show_index: int, to_season_number: int, now: int
+    ) -> Episode:
+        """To the end of a season of this or another show; ids stay, parents change."""
+        from importer.emulator import changes
+
+        return self._changed(
+            changes.move_episode(self, show_index, ordinal, to_show_index, to_season_number, now)
+        )
+
+    def rename_show(self, show_index: int, title: str, now: int) -> Show:
+        """A new title, updated ``now``; it keeps its place in the listings."""
+        from importer.emulator import changes
+
+        return self._changed(changes.rename_show(self, show_index, title, now))
+
+    def add_season(self, show_index: int, episodes: int, now: int) -> Season:
+        """A season after the last one, with ``episodes`` new episodes, all stamped ``now``."""
+        from importer.emulator import changes
+
+        return self._changed(changes.add_season(self, show_index, episodes, now))
+
+    def replace_file(self, show_index: int, ordinal: int, now: int) -> Episode:
+        """A new file for the episode: Plex makes a new item with the old guid, Jellyfin a new Id."""
+        from importer.emulator import changes
+
+        return self._changed(changes.replace_file(self, show_index, ordinal, now))
+
+    def delete_show(self, show_index: int) -> Show:
+        """The show goes; later shows move up one index (their ids do not change)."""
+        from importer.emulator import changes
+
+        return self._changed(changes.delete_show(self, show_index))
+
+    def new_plex_key(self) -> int:
+        if self._next_key >= self.max_rating_key:
+            raise RuntimeError("no ratingKeys left for new items")
+        self._next_key += 1
+        return self._next_key - 1
+
+    def remove_show(self, show_index: int) -> None:
+        """Drop a show; every id is derived from seeds and key bases, not from indexes."""
+        del self.shows[show_index]
+        del self._key_base[show_index]
+        for pos, s in enumerate(self.shows[show_index:], start=show_index):
+            s.index = pos
+            if s.edit is not None:
+                from importer.emulator.changes import refresh
+
+                refresh(self, s)
+        self.title_order = list(range(len(self.shows)))
+        self.key_order = [i - (i > show_index) for i in self.key_order if i != show_index]
+        for pos, i in enumerate(self.key_order):
+            self.shows[i].key_order = pos
+
+    def _changed(self, result: _T) -> _T:
+        """Forget everything derived from the shows, and tell the servers."""
+        self._view.cache_clear()
+        self._prefix.clear()
+        self.__dict__.pop("_bases", None)
+        self.version += 1
+        for listener in self.listeners:
+            listener()
+        return result
+
+
+_T = TypeVar("_T")
+#: ratingKeys kept free above the generated ones, for items added later
+KEY_ROOM = 10_000_000
 
 
 def _trim(sizes: tuple[tuple[int, int], ...], keep: int) -> tuple[tuple[int, int], ...]:
@@ -500,6 +629,8 @@ def _trim(sizes: tuple[tuple[int, int], ...], keep: int) -> tuple[tuple[int, int
 def slot_flags(show: Show, shape: Shape) -> list[int]:
     """Per slot: 0 plain, VIRTUAL, DOUBLE_FIRST or DOUBLE_SECOND. Cheap, so that counts
     never need the episodes themselves."""
+    if show.edit is not None:
+        return show.edit.flags
     flags: list[int] = []
     if shape == "seed" or show.plain:
         return [0] * show.slot_count
@@ -637,6 +768,8 @@ def episode_time_bounds(show: Show) -> tuple[int, int, int, int]:
     """(min addedAt, max addedAt, min updatedAt, max updatedAt) over a show's episodes,
     bounds that hold without generating them (they mirror the formulas of ``_episodes``):
     a server's date filters skip whole shows with them."""
+    if show.edit is not None:
+        return show.edit.bounds
     first = BASE_TIME - 390 * 86400 + show.seed % (200 * 86400)
     last = first + max(show.slot_count - 1, 0) * 3600
     return first, last, first, last + 20 * 86400 - 1

@@ -7,13 +7,15 @@ they listed with :func:`listed`, so the log counts items as well as requests,
 and the per-item server cost is charged.
 
 Tests and the bench read the log in process (``server.log``) or over HTTP
-(``GET /_emulator/log``, authenticated like any other request), and change the
-controls at run time with ``POST /_emulator/controls``.
+(``GET /_emulator/log``, authenticated like any other request), change the
+controls at run time with ``POST /_emulator/controls``, and change the library
+with ``POST /_emulator/changes`` (or :meth:`EmulatedServer.apply_changes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import threading
 import time
@@ -22,10 +24,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from email.utils import formatdate
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
+from importer.emulator import churn
 from importer.emulator.cache import ResponseCache
 from importer.emulator.library import Library, LibrarySpec
 
@@ -33,6 +36,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Typed request keys: aiohttp 3.14 warns (NotAppKeyWarning) about plain string keys.
 _ITEMS_KEY = web.RequestKey("emulator.items", int)
 _COST_KEY = web.RequestKey("emulator.cost_us", float)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -163,6 +167,37 @@ class EmulatedServer:
         self.cache = ResponseCache()
         self.url = ""  # set once started
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        for lib in self.libraries:
+            lib.library.listeners.append(self.library_changed)
+
+    def library_changed(self) -> None:
+        """A library changed: drop whatever was rendered or counted from it (subclasses
+        drop their own caches too)."""
+        self.cache.clear()
+
+    # -------------------------------------------------------------- changing the library
+    def mutate(self, fn: Callable[[], _T], timeout: float = 60) -> _T:
+        """Run ``fn`` (which changes a library) where requests are handled: on the server's
+        loop when it runs in another thread, so that no handler sees a half-made change."""
+        loop = self._loop
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or not loop.is_running() or here is loop:
+            return fn()
+
+        async def run() -> _T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    def apply_changes(self, kind: str, count: int, seed: int, library: int = 0) -> list[dict[str, Any]]:
+        """``count`` random changes of ``kind`` (see ``churn.KINDS``) to one library, chosen
+        from ``seed`` and stamped with the server's clock; what was done, in order."""
+        lib = self.libraries[library].library
+        return self.mutate(lambda: churn.apply(lib, kind, count, seed, int(self.controls.now())))
 
     # -------------------------------------------------------------- for subclasses
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -187,6 +222,7 @@ class EmulatedServer:
         self.add_routes(routes.router)
         routes.router.add_get("/_emulator/log", self._get_log)
         routes.router.add_post("/_emulator/controls", self._post_controls)
+        routes.router.add_post("/_emulator/changes", self._post_changes)
         if routes is not app:
             app.add_subapp(self.base_path, routes)
         return app
@@ -267,9 +303,21 @@ class EmulatedServer:
         self.cache.clear()  # answers may differ now
         return web.json_response(asdict(self.controls))
 
+    async def _post_changes(self, request: web.Request) -> web.Response:
+        """``{"kind": ..., "count": ..., "seed": ..., "library": 0}``: random changes, applied
+        here on the loop, between two requests."""
+        try:
+            body = await request.json()
+            kind, count, seed = str(body["kind"]), int(body.get("count", 1)), int(body.get("seed", 1))
+            done = self.apply_changes(kind, count, seed, int(body.get("library", 0)))
+        except (ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"changes": done, "version": self.libraries[0].library.version})
+
     # -------------------------------------------------------------- running
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port) in the running loop; returns the URL."""
+        self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -284,6 +332,7 @@ class EmulatedServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._loop = None
 
     @contextmanager
     def running_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:

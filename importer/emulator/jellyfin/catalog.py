@@ -48,10 +48,14 @@ class _IdIndex:
         for show in lib.shows:
             state = mix(show.seed, 53)
             pos = 0
+            edited = show.edit is not None
             for ordinal, flag in enumerate(slot_flags(show, lib.spec.shape)):
                 if flag == DOUBLE_SECOND:  # Jellyfin lists a double episode once
                     continue
-                keys.append(last_round(state, ordinal))  # the first half of jellyfin_id(3, …)
+                if edited:
+                    keys.append(int(lib.jellyfin_id(3, show.index, ordinal)[:16], 16))
+                else:
+                    keys.append(last_round(state, ordinal))  # the first half of jellyfin_id(3, …)
                 shows.append(show.index)
                 poss.append(pos)
                 pos += 1
@@ -97,6 +101,12 @@ class Catalog:
         self._id_indexes: dict[int, _IdIndex] = {}
         self._folder_id_maps: dict[int, dict[str, Ref]] = {}
         self._season_prefix: dict[int, list[int]] = {}
+
+    def forget(self) -> None:
+        """Drop the indexes (a library changed)."""
+        self._id_indexes.clear()
+        self._folder_id_maps.clear()
+        self._season_prefix.clear()
 
     def id_index(self, lib_index: int) -> _IdIndex:
         got = self._id_indexes.get(lib_index)

@@ -63,20 +63,25 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
     cur = -1
     sf = show_frags(lib_index, 0) if library.shows else None
     s1 = s2 = 0
+    ep_ids: list[str] | None = None
     n = 0
     for ep in eps:
         if ep.show_index != cur:
             cur = ep.show_index
             sf = show_frags(lib_index, cur)
             s1, s2 = sf.id_states
+            ep_ids = sf.ep_ids
         assert sf is not None
-        # library.jellyfin_id(3, show, ordinal), with last_round() inlined (the hot path).
         o = ep.ordinal
-        h = (s1 ^ o) * c1 & m64
-        h = (h ^ (h >> 31)) * c2 & m64
-        g = (s2 ^ o) * c1 & m64
-        g = (g ^ (g >> 31)) * c2 & m64
-        eid = f"{h ^ (h >> 29):016x}{g ^ (g >> 29):016x}"
+        if ep_ids is None:
+            # library.jellyfin_id(3, show, ordinal), with last_round() inlined (the hot path).
+            h = (s1 ^ o) * c1 & m64
+            h = (h ^ (h >> 31)) * c2 & m64
+            g = (s2 ^ o) * c1 & m64
+            g = (g ^ (g >> 31)) * c2 & m64
+            eid = f"{h ^ (h >> 29):016x}{g ^ (g >> 29):016x}"
+        else:  # an edited show: the episode's own id
+            eid = ep_ids[o]
         files = ep.files
         first = files[0] if files else None
         sn = ep.season_number

@@ -43,6 +43,7 @@ class ShowFrags:
     ep_series_image: str  # ',"SeriesPrimaryImageTag":"…"'
     ep_blur_tail: str  # ImageBlurHashes after the episode's own primary tag
     ep_blur_series: str  # ',"ImageBlurHashes":…' with only the series' primary image
+    ep_ids: list[str] | None = None  # an edited show's episode ids by ordinal (changes.Ident)
 
 
 def build_show_frags(library: Library, show_index: int, escape: Callable[[str], str]) -> ShowFrags:
@@ -74,6 +75,9 @@ def build_show_frags(library: Library, show_index: int, escape: Callable[[str], 
         # inherited backdrop, then the series poster (done even without EnableImages).
         ep_blur_tail=f'":"{blur}","{primary}":"{blur}"}},"Backdrop":{{"{backdrop}":"{blur}"}}}}',
         ep_blur_series=f',"ImageBlurHashes":{{"Primary":{{"{primary}":"{blur}"}}}}',
+        ep_ids=None
+        if show.edit is None
+        else [library.jellyfin_id(3, show_index, o) for o in range(len(show.edit.slots))],
     )
 
 
@@ -84,6 +88,9 @@ class ShowFragsCache:
         self._libraries = libraries
         self._escape = escape
         self._frags: dict[tuple[int, int], ShowFrags] = {}
+
+    def clear(self) -> None:
+        self._frags.clear()
 
     def get(self, lib_index: int, show_index: int) -> ShowFrags:
         key = (lib_index, show_index)

@@ -79,6 +79,9 @@ class Lister:
         self.catalog = catalog
         self._filtered: OrderedDict[tuple[object, ...], list[Ref]] = OrderedDict()
 
+    def forget(self) -> None:
+        self._filtered.clear()
+
     def listing(self, query: ItemsQuery) -> Listing:
         if query.empty:
             return Listing([])

@@ -88,6 +88,12 @@ class JellyfinServer(EmulatedServer):
         self.sid_json: str = f',"ServerId":"{self.server_id}"'
         self._compiled = [(route, route.regex()) for route in self.ROUTES]
 
+    def library_changed(self) -> None:
+        super().library_changed()
+        self.catalog.forget()
+        self.lister.forget()
+        self.frags.clear()
+
     # ------------------------------------------------------------------ version quirks
     @property
     def version(self) -> tuple[int, ...]:

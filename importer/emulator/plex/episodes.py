@@ -9,8 +9,8 @@ from importer.emulator.plex.formats import Attrs, Format
 from importer.emulator.plex.sections import ShowInfo
 from importer.emulator.plex.template import Template
 
-#: (hidden seasons, legacy agent, has contentRating, detail)
-Shape = tuple[bool, bool, bool, bool]
+#: (hidden seasons, legacy agent, has contentRating, detail, explicit guids: an edited show)
+Shape = tuple[bool, bool, bool, bool, bool]
 
 _MARKER = re.compile(rb"@@(\w+)@@")
 
@@ -19,7 +19,7 @@ def episode_skeleton(fmt: Format, section_attrs: Attrs, shape: Shape) -> bytes:
     """The episode template of every show of one shape, with ``@@name@@`` markers where
     show and season values go: per season only the markers are substituted (one regex
     pass), instead of escaping ~30 attributes per season again."""
-    hidden, legacy, rated, detail = shape
+    hidden, legacy, rated, detail, explicit = shape
     t = Template(fmt, "Video").quoted("ratingKey", b"%d").quoted("key", "/library/metadata/", b"%d")
     # Hidden seasons: no parentRatingKey/parentKey/parentGuid/parentTitle (plexapi
     # Episode._loadData; forums.plex.tv/t/.../300553); parentIndex and parentThumb stay.
@@ -28,6 +28,8 @@ def episode_skeleton(fmt: Format, section_attrs: Attrs, shape: Shape) -> bytes:
     t.const("grandparentRatingKey", "@@gkey@@")
     if legacy:
         t.quoted("guid", "@@legacy@@/@@snum@@/", b"%d", "?lang=en")
+    elif explicit:  # a moved episode keeps the guid of the show it came from
+        t.quoted("guid", b"%s")
     else:
         t.quoted("guid", "plex://episode/@@eprefix@@", b"%08x")
     if not hidden:
@@ -60,12 +62,14 @@ class EpisodeTemplates:
     """One show's episode templates, one per season, with everything but the episode's own
     values baked in (show and season keys, titles, guids, thumbs), escaped once."""
 
-    __slots__ = ("by_season", "ep_key0", "guids", "legacy", "tags")
+    __slots__ = ("by_season", "ep_guids", "ep_key0", "ep_keys", "guids", "legacy", "tags")
 
     def __init__(self, fmt: Format, skeleton: bytes, i: ShowInfo, tags: list[bytes], guids: bool) -> None:
         """``skeleton``: of the show's shape; ``tags``: Director and Writer variants."""
         show = i.show
         self.ep_key0 = i.ep_key0
+        self.ep_keys = i.ep_keys
+        self.ep_guids = i.ep_guids
         self.legacy = 1 if show.legacy_agent else 0
 
         def esc(v: str) -> bytes:  # a value inside quotes, in a %-template

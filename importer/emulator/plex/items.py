@@ -161,6 +161,8 @@ class Renderer:
         by_season: dict[int, bytes] = {}
         ep_key0 = legacy = 0
         guids = False
+        ep_keys: list[int] | None = None
+        ep_guids: list[bytes] = []
         tags = [b""]
         texts, summaries, dates = self.fmt.texts, self._summaries, self._dates
         duration_tpl = self._duration
@@ -192,14 +194,21 @@ class Renderer:
                 by_season = t.by_season
                 ep_key0, legacy, guids = t.ep_key0, t.legacy, t.guids
                 tags = t.tags
-            rk = ep_key0 + ordinal
+                ep_keys = t.ep_keys
+                ep_guids = t.ep_guids or []
+            if ep_keys is None:
+                rk = ep_key0 + ordinal
+                guid: int | bytes = number if legacy else ordinal
+            else:  # an edited show: keys and guids are the items' own (changes.Ident)
+                rk = ep_keys[ordinal]
+                guid = number if legacy else ep_guids[ordinal]
             year, day = dates[air]
             append(
                 by_season[season]
                 % (
                     rk,
                     rk,
-                    number if legacy else ordinal,
+                    guid,
                     texts[title],
                     summaries[summary] if with_summary else b"",
                     number,
@@ -223,7 +232,11 @@ class Renderer:
         i = self.sec.info(show_index)
         show = i.show
         skeleton = self._skeletons[
-            show.hidden_seasons, show.legacy_agent, show.content_rating is not None, opts.detail
+            show.hidden_seasons,
+            show.legacy_agent,
+            show.content_rating is not None,
+            opts.detail,
+            show.edit is not None,
         ]
         tags = self._tags[tuple(_pick(_PEOPLE, show.seed ^ 0x5EED, 4))] if opts.tags else [b"", b"", b""]
         return EpisodeTemplates(self.fmt, skeleton, i, tags, opts.guids)

@@ -54,13 +54,14 @@ class Section:
         return self.key_offset + self.library.plex_show_key(show)
 
     def season_key(self, show: Show, ordinal: int) -> int:
-        return self.key_offset + self.library.plex_show_key(show) + 1 + ordinal
+        return self.key_offset + self.library.plex_season_key_at(show, ordinal)
 
     def episode_key(self, episode: Episode) -> int:
-        show = self.library.shows[episode.show_index]
-        return (
-            self.key_offset + self.library.plex_show_key(show) + 1 + len(show.season_sizes) + episode.ordinal
-        )
+        return self.key_offset + self.library.plex_episode_key(episode)
+
+    def forget(self) -> None:
+        """Drop every show's values (the library changed)."""
+        self.__post_init__()
 
     def info(self, show_index: int) -> ShowInfo:
         """A show's repeated values."""
@@ -83,6 +84,11 @@ class Section:
         return None
 
 
+def episode_guid(seed: int, n: int) -> str:
+    """A new-agent episode guid: ``n`` after the prefix of the show of ``seed``."""
+    return f"plex://episode/{_hex_id(seed, 83, '5f')}{n:08x}"
+
+
 def _hex_id(seed: int, salt: int, lead: str) -> str:
     """16 hex digits that start like a real Plex (MongoDB ObjectId) guid."""
     return f"{lead}{mix(seed, salt) % 16**14:014x}"
@@ -94,7 +100,9 @@ class ShowInfo:
     __slots__ = (
         "art",
         "banner",
+        "ep_guids",
         "ep_key0",
+        "ep_keys",
         "ep_prefix",
         "guid",
         "key",
@@ -114,8 +122,14 @@ class ShowInfo:
         self.show = show
         self.key = sec.show_key(show)
         self.seasons: list[Season] = lib.seasons_of(show)
-        self.season_keys = [self.key + 1 + s.ordinal for s in self.seasons]
+        self.season_keys = [sec.season_key(show, s.ordinal) for s in self.seasons]
         self.ep_key0 = self.key + 1 + len(self.seasons)
+        # An edited show's episodes name their keys and guids (changes.Ident); None: the formulas.
+        self.ep_keys: list[int] | None = None
+        self.ep_guids: list[bytes] | None = None
+        if show.edit is not None:
+            self.ep_keys = [sec.key_offset + i.plex_key for i in show.edit.idents]
+            self.ep_guids = [episode_guid(*i.guid).encode() for i in show.edit.idents]
         ts = show.updated_at
         self.thumb = f"/library/metadata/{self.key}/thumb/{ts}"
         self.art = f"/library/metadata/{self.key}/art/{ts}"

@@ -197,7 +197,7 @@ def _episode_passes(i: ShowInfo, ep: Episode, filters: tuple[Filter, ...]) -> bo
         elif field == "addedAt":
             v = ep.added_at
         elif field == "id":
-            v = i.ep_key0 + ep.ordinal
+            v = i.ep_key0 + ep.ordinal if i.ep_keys is None else i.ep_keys[ep.ordinal]
         else:
             v = ep.episode_number
         if not f.test(v):
@@ -216,6 +216,10 @@ def _episodes_decided(sec: Section, show: Show, filters: tuple[Filter, ...]) -> 
         "id": (key0, key0 + max(show.slot_count - 1, 0)),
         "index": (1, max((n for _, n in show.season_sizes), default=1)),
     }
+    if show.edit is not None:  # keys from a counter, numbers with gaps: the real ranges
+        k0, k1 = show.edit.key_range
+        ranges["id"] = (k0 + sec.key_offset, k1 + sec.key_offset)
+        ranges["index"] = show.edit.number_range
     verdict: bool | None = True
     for f in filters:
         d = f.decide(*ranges[f.field])

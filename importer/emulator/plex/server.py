@@ -75,6 +75,13 @@ class PlexServer(EmulatedServer):
             lambda key: Renderer(self.sections[key[0]], key[1])
         )
 
+    def library_changed(self) -> None:
+        super().library_changed()
+        for sec in self.sections.values():
+            sec.forget()
+        self._selections = {key: Selection(sec) for key, sec in self.sections.items()}
+        self._renderers.clear()
+
     # ------------------------------------------------------------------ plumbing
     def token_of(self, request: web.Request) -> str | None:
         return request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token")
