@@ -139,6 +139,7 @@ class _Page:
     size: int
     listing: int
     probe: bool = False  # a delta stream's count of the whole listing, no items
+    with_total: bool = False
 
 
 class Importer:
@@ -171,6 +172,8 @@ class Importer:
         self._sent: set[int] = set()  # pages handed to the workers, not yet written
         self._progress: dict[int, dict[str, Any]] = {}  # per library: as last committed
         self._server_date: float | None = None  # the server's clock at the run's start
+        self._writer_failed = False
+        self._retried: set[tuple[int, int, int, int]] = set()  # pages fetched again after a bad body
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
         """Stop cleanly: no new requests; pages already fetched are written and committed,
@@ -218,6 +221,8 @@ class Importer:
         except BaseException as exc:
             for task in self._tasks:
                 task.cancel()
+            if isinstance(exc, errors.ImporterError) and not isinstance(exc, errors.Interrupted):
+                await self._record_failure(exc)
             await pool.stop(timeout=5)
             if isinstance(exc, asyncio.CancelledError) and self._cancel_signal is not None:
                 interrupted = self._interrupted()  # cancelled while discovering
@@ -320,8 +325,10 @@ class Importer:
 
     def _check_fatal(self, event: tuple[Any, ...]) -> None:
         if event[0] == "fatal":
+            self._writer_failed = True
             raise _error(event[1], event[2])
         if event[0] == "exited":
+            self._writer_failed = True
             raise errors.StoreError(
                 "the writer process stopped unexpectedly; run the same command again to resume"
             )
@@ -349,7 +356,7 @@ class Importer:
             elif tag == "counted":
                 self._on_counted(*event[1:])
             elif tag == "error":
-                raise _error(event[2], event[3])
+                self._on_bad_page(*event[1:])
             elif tag == "finished":
                 self._on_finished(*event[1:])
                 finished += 1
@@ -379,6 +386,27 @@ class Importer:
         for _ in unfinished:
             await self._expect("finished")
 
+    async def _record_failure(self, exc: errors.ImporterError, timeout: float = 10.0) -> None:
+        """Record every unfinished library's run as failed, with its reason; what the writer
+        holds is committed with it. A rerun resumes a full run, or starts an incremental
+        one again from the same watermark."""
+        results = getattr(self, "_results", None)
+        if not results or self._writer_failed:
+            return  # nothing started yet, or nobody left to write it down
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        stats = self._http.stats
+        counts = {"requests": stats.requests, "bytes": stats.bytes}
+        unfinished = [i for i, r in enumerate(results) if r.status == "running"]
+        for lib in unfinished:
+            results[lib].status, results[lib].reason = "failed", str(exc)
+            self._pool.control("finish", lib, "failed", str(exc), counts, [], {}, None)
+        try:
+            async with asyncio.timeout(timeout):
+                for _ in unfinished:
+                    await self._expect("finished")
+        except (TimeoutError, errors.ImporterError) as failure:
+            log.warning("could not record the failed run: %s", failure)
+
     def _interrupted(self) -> errors.Interrupted:
         written = sum(r.written + r.unchanged for r in getattr(self, "_results", []))
         return errors.Interrupted(
@@ -395,7 +423,7 @@ class Importer:
             return
         page_id = self._next_page_id
         self._next_page_id += 1
-        self._pages[page_id] = _Page(stream, offset, size, stream.listing, probe)
+        self._pages[page_id] = _Page(stream, offset, size, stream.listing, probe, with_total)
         stream.outstanding += 1
         if not probe:
             stream.planned_to = max(stream.planned_to, offset + size)
@@ -461,6 +489,24 @@ class Importer:
             if stream.total_after is None:  # one page: one consistent answer
                 stream.total_after = stream.total_before
             self._close_listing(stream)
+
+    def _on_bad_page(self, page_id: int, name: str, message: str) -> None:
+        """A page the decoder refused (malformed or truncated JSON, an HTML page, wrong
+        types): a proxy or an overloaded server may have mangled it, so it is fetched once
+        more; the same failure twice stops the run."""
+        page = self._pages.pop(page_id, None)
+        if page is None:
+            raise _error(name, message)
+        self._sent.discard(page_id)
+        self._room.release()
+        stream = page.stream
+        stream.outstanding -= 1  # and one more for the new request: never 0 in between
+        key = (stream.lib, STREAMS.index(stream.kind), page.listing, page.offset)
+        if key in self._retried:
+            raise _error(name, message)
+        self._retried.add(key)
+        log.warning("%s; fetching that page again", message)
+        self._schedule(stream, page.offset, page.size, with_total=page.with_total, probe=page.probe)
 
     def _resume_listing(self, stream: _Stream, total: int) -> None:
         """Continue an interrupted run's listing: fetch only what it had not committed,

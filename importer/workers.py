@@ -325,7 +325,7 @@ def writer_main(
                 unlinked = writer.link(libraries[lib_index]).unlinked
                 counts = totals.get(lib_index, WriteCounts()).as_run_counts() | http_counts
                 counts["deleted"] = swept.deleted
-                if status != "interrupted":  # an interrupted run keeps what it has listed
+                if status in ("done", "incomplete", "stopped"):  # else it may be resumed
                     writer.forget_listed(runs[lib_index])
                     for key in [key for key in listed if key[0] == lib_index]:
                         del listed[key]

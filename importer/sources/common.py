@@ -62,6 +62,8 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, what: str, expect
         raise DecodeError(f"{what}: the JSON does not have the documented shape: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise DecodeError(f"{what}: {_describe_non_json(body, expected)} ({exc})") from exc
+    except UnicodeDecodeError as exc:  # msgspec lets invalid UTF-8 inside a string through
+        raise DecodeError(f"{what}: the JSON holds text that is not UTF-8 (at byte {exc.start})") from exc
 
 
 def _describe_non_json(body: bytes, expected: str) -> str:

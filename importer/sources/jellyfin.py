@@ -91,7 +91,7 @@ class Item(Struct, gc=False, rename="pascal"):
 
 
 class QueryResult(Struct, gc=False, rename="pascal"):
-    items: list[Item] = []
+    items: list[Item]  # required: a "{}" from a proxy is not an empty page
     total_record_count: int | None = None
     start_index: int | None = None  # Emby leaves it out
 
