@@ -39,6 +39,7 @@ import msgspec
 from yarl import URL
 
 from importer import __version__
+from importer.compression import MAX_INFLATED, inflate
 from importer.errors import (
     AuthError,
     NotFoundError,
@@ -66,8 +67,6 @@ __all__ = [
 
 MiB: Final = 1 << 20
 DEFAULT_MAX_BODY: Final = 64 * MiB
-#: a JSON listing compresses 6–12×; this bounds a gzip bomb, not a real page
-DEFAULT_MAX_DECOMPRESSED: Final = 512 * MiB
 
 # ------------------------------------------------------------------ redaction
 
@@ -337,45 +336,16 @@ class FetchedPage(msgspec.Struct, frozen=True, gc=False):
     server_date: float | None  # the response's Date header, unix seconds
     attempts: int = 1
 
-    def decompressed(self, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    def decompressed(self, max_size: int = MAX_INFLATED) -> bytes:
         """The body decompressed (CPU work: call this in a worker, not on the event loop)."""
         return decompress_body(self.body, self.content_encoding, max_size=max_size, url=self.url)
 
 
 def decompress_body(
-    body: bytes, content_encoding: str | None, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, url: str = ""
+    body: bytes, content_encoding: str | None, *, max_size: int = MAX_INFLATED, url: str = ""
 ) -> bytes:
-    """Undo ``Content-Encoding`` gzip/deflate, refusing more than ``max_size`` bytes of output."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding in ("identity", ""):
-        return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise UnexpectedResponse(
-            f"{url}: the server sent an unsupported Content-Encoding {encoding!r}; "
-            "a proxy may be rewriting responses: connect to the server directly",
-            url=url,
-        )
-    decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header, detected
-    try:
-        out = decoder.decompress(body, max_size)
-    except zlib.error as exc:
-        raise UnexpectedResponse(
-            f"{url}: the compressed response is corrupt ({exc}); retry, and if it persists "
-            "connect without a proxy",
-            url=url,
-        ) from exc
-    if decoder.unconsumed_tail:
-        raise UnexpectedResponse(
-            f"{url}: the response decompresses to more than {max_size // MiB} MiB; "
-            "this is not a listing page: check the URL",
-            url=url,
-        )
-    if not decoder.eof:
-        raise UnexpectedResponse(
-            f"{url}: the compressed response ends early; retry, and if it persists connect without a proxy",
-            url=url,
-        )
-    return out
+    """Undo ``Content-Encoding`` gzip/deflate within limits (see :mod:`importer.compression`)."""
+    return inflate(body, content_encoding, what=url or "the response", max_size=max_size)
 
 
 @dataclass

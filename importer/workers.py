@@ -33,7 +33,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe, wait
@@ -41,15 +40,12 @@ from typing import Any
 
 import msgspec
 
+from importer.compression import inflate
 from importer.crashpoints import crash_point
-from importer.errors import ImporterError, StoreError, UnexpectedResponse
+from importer.errors import ImporterError, StoreError
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
-
-#: gzip bodies: at most this many bytes once decompressed, and at most this ratio
-MAX_DECOMPRESSED = 64 * 1024 * 1024
-MAX_RATIO = 200
 
 
 @dataclass(frozen=True)
@@ -80,27 +76,8 @@ def _become_worker() -> None:
 
 
 def decompress(body: bytes, encoding: str | None) -> bytes:
-    """A page body as sent, decompressed within limits (a gzip bomb is refused)."""
-    if not encoding or encoding == "identity":
-        if len(body) > MAX_DECOMPRESSED:
-            raise UnexpectedResponse(
-                f"a page of {len(body):,} bytes exceeds the limit of {MAX_DECOMPRESSED:,}"
-            )
-        return body
-    if encoding not in ("gzip", "deflate"):
-        raise UnexpectedResponse(f"the server sent an unsupported Content-Encoding {encoding!r}")
-    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
-    limit = min(MAX_DECOMPRESSED, max(len(body), 1) * MAX_RATIO)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise UnexpectedResponse(f"the server sent a corrupt {encoding} body ({exc}); retry later") from exc
-    if len(out) > limit:
-        raise UnexpectedResponse(
-            f"a {encoding} page inflates past {limit:,} bytes (ratio limit {MAX_RATIO}, size limit "
-            f"{MAX_DECOMPRESSED:,}); refusing it as a possible compression bomb"
-        )
-    return out
+    """A page body as sent, inflated within limits (a gzip bomb is refused)."""
+    return inflate(body, encoding, what="a page")
 
 
 def _peak_rss_kb() -> int:

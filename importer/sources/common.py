@@ -1,29 +1,27 @@
 """What the Plex and Jellyfin decoders share: body checks, gzip, errors, etags.
 
 Everything here runs in decode worker processes on raw page bytes, so it is cheap to
-import (msgspec, xxhash, zlib) and never touches the network.
+import (msgspec, xxhash) and never touches the network.
 """
 
 from __future__ import annotations
 
 import platform
 import uuid
-import zlib
 from typing import Any, TypeVar
 
 import msgspec
 import xxhash
 
-from importer import __version__
-from importer.errors import DecodeError
+from importer import __version__, compression
+from importer.compression import GZIP_MAGIC
+from importer.errors import DecodeError, UnexpectedResponse
 
 T = TypeVar("T")
 
 PRODUCT = "importer"
 VERSION = __version__
 #: A page larger than this after gzip inflation is refused rather than held in memory.
-MAX_INFLATED_BYTES = 512 * 1024 * 1024
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def default_client_id() -> str:
@@ -35,20 +33,12 @@ def default_client_id() -> str:
 def inflate(body: bytes, what: str) -> bytes:
     """The body itself, or its gzip inflation when the HTTP layer left it compressed
     (it may, so that inflating happens here in a worker rather than on the event loop)."""
-    if not body.startswith(_GZIP_MAGIC):
+    if not body.startswith(GZIP_MAGIC):
         return body
-    inflater = zlib.decompressobj(wbits=31)
     try:
-        out = inflater.decompress(body, MAX_INFLATED_BYTES)
-    except zlib.error as exc:
-        raise DecodeError(f"{what}: the gzip body is corrupt ({exc}); retry the run") from exc
-    if inflater.unconsumed_tail:
-        raise DecodeError(
-            f"{what}: the body inflates to more than {MAX_INFLATED_BYTES // 2**20} MB; ask for smaller pages"
-        )
-    if not inflater.eof:
-        raise DecodeError(f"{what}: the gzip body is truncated; retry the run")
-    return out
+        return compression.inflate(body, "gzip", what=what)
+    except UnexpectedResponse as exc:
+        raise DecodeError(str(exc)) from exc
 
 
 def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, what: str, expected: str) -> T:
