@@ -109,7 +109,8 @@ def cli() -> None:
     """Copy the TV libraries of Plex, Jellyfin and Emby servers into SQLite."""
 
 
-@cli.command()
+# Stray arguments are taken, not refused by click, which would echo them: one may be a token.
+@cli.command(context_settings={"allow_extra_args": True})
 @click.argument("url")
 @click.option(
     "--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="SQLite file."
@@ -175,6 +176,12 @@ def sync(
     token_file: Path | None,
 ) -> None:
     """Import (or update) the TV libraries of the server at URL into --db."""
+    stray = click.get_current_context().args
+    if stray:
+        raise click.UsageError(
+            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: "
+            f"it may be a token). The token goes in --token-file FILE or ${TOKEN_ENV}."
+        )
     from importer.pipeline import Importer, SyncOptions
     from importer.progress import Progress, format_gone, format_summary
 
@@ -333,4 +340,12 @@ def emulator(
 
 
 def main() -> None:
+    # Until a run installs its own handlers, a signal ends the process with the usual code
+    # (130/143: "interrupted, nothing started"), not click's "Aborted!" and 1.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_on_signal)
     cli()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
