@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from importer import errors
 from importer.cursor import cursor_path, read_cursor, write_cursor
-from importer.http import HttpClient, HttpStats, RetryPolicy, redact_url
+from importer.http import HttpClient, HttpStats, RetryPolicy, Timeouts, redact_url
 from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
@@ -66,6 +66,8 @@ class SyncOptions:
     decoders: int = 1
     restart: bool = False  # discard an unfinished run instead of resuming it
     verify_tls: bool = True
+    retry: RetryPolicy | None = None  # None: at most 6 attempts or 5 minutes per request
+    timeouts: Timeouts | None = None  # None: 10 s to connect, 60 s between bytes, 300 s a page
     #: pages fetched but not yet written, at most (bounds memory)
     max_outstanding_pages: int = 12
     writer: dict[str, Any] = field(default_factory=dict)
@@ -254,7 +256,7 @@ class Importer:
         else:
             # A wrong URL should fail fast here, not after a full retry budget.
             async with HttpClient(
-                self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2)
+                self.url, verify_tls=opts.verify_tls, retry=RetryPolicy(attempts=2), timeouts=opts.timeouts
             ) as probe:
                 source = await detect_source(probe, shown_url)
             self._probe_stats = probe.stats  # detection's requests count too
@@ -265,6 +267,8 @@ class Importer:
             headers=source.auth_headers(self._token),
             concurrency=opts.concurrency,
             verify_tls=opts.verify_tls,
+            retry=opts.retry,
+            timeouts=opts.timeouts,
         )
         return source, http
 

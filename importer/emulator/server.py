@@ -28,8 +28,9 @@ from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 
-from importer.emulator import churn
+from importer.emulator import churn, faults
 from importer.emulator.cache import ResponseCache
+from importer.emulator.faults import FaultPlan
 from importer.emulator.library import Library, LibrarySpec
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -52,14 +53,30 @@ class Controls:
     gzip: bool = True  # compress when the client asks for it
     jellyfin_version: str = "10.10.7"  # 10.8-10.10: plain MinDateLastSaved returns no items
     cache_responses: bool = False  # answer a repeated request from disk (see cache.py)
+    faults: FaultPlan | None = None  # misbehave on demand (see faults.py)
 
     def update(self, changes: dict[str, Any]) -> None:
+        """Apply ``changes`` as posted to ``/_emulator/controls``: ``faults`` in its JSON form
+        (a list, or null for none) with an optional ``fault_seed``."""
+        changes = dict(changes)
+        if "fault_seed" in changes and "faults" not in changes:
+            raise ValueError("fault_seed goes with faults")
+        if "faults" in changes and not isinstance(changes["faults"], FaultPlan | None):
+            changes["faults"] = FaultPlan.from_json(changes["faults"], changes.pop("fault_seed", 0))
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown controls: {sorted(unknown)}")
         for name, value in changes.items():
             setattr(self, name, value)
+
+    def as_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        plan = self.faults
+        out["faults"] = None if plan is None else plan.to_json()
+        if plan is not None:
+            out["fault_seed"] = plan.seed
+        return out
 
     def now(self) -> float:
         """The server's clock."""
@@ -77,6 +94,7 @@ class LoggedRequest:
     started: float
     seconds: float
     cost_us: float = 0.0  # server time charged: items x item_cost_us plus charge()
+    fault: str | None = None  # the kind of fault injected into the answer (status 0: reset)
 
 
 @dataclass
@@ -106,15 +124,28 @@ class RequestLog:
     def counters(self) -> dict[str, int]:
         entries = list(self)
         by_status = Counter(str(e.status) for e in entries)
+        by_fault = Counter(e.fault for e in entries if e.fault is not None)
         return {
             "requests": len(entries),
             "items": sum(e.items for e in entries),
             "bytes": sum(e.bytes for e in entries),
             **{f"status_{k}": v for k, v in sorted(by_status.items())},
+            **{f"fault_{k}": v for k, v in sorted(by_fault.items())},
         }
 
     def as_json(self) -> dict[str, Any]:
         return {"counters": self.counters(), "entries": [asdict(e) for e in self]}
+
+
+def _logged_status(response: web.StreamResponse) -> int:
+    return response.logged_status if isinstance(response, faults.Scripted) else response.status
+
+
+def _logged_bytes(response: web.StreamResponse) -> int:
+    if isinstance(response, faults.Scripted):
+        return response.logged_bytes
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes) else 0
 
 
 def listed(request: web.Request, items: int) -> None:
@@ -235,10 +266,18 @@ class EmulatedServer:
             path = path[len(self.base_path) :] or "/"
         if self.controls.latency_ms:
             await asyncio.sleep(self.controls.latency_ms / 1000)
-        if not self.is_public(path) and not secrets.compare_digest(
+        plan = self.controls.faults
+        injection = None
+        if plan is not None and not path.startswith("/_emulator/"):
+            injection = plan.choose(path)
+        # A fault that replaces the answer stands in front of the server, like a proxy: no auth.
+        replaced = await faults.replace(injection, request) if injection is not None else None
+        if replaced is not None:
+            response: web.StreamResponse = replaced
+        elif not self.is_public(path) and not secrets.compare_digest(
             (self.token_of(request) or "").encode(), self.token.encode()
         ):
-            response: web.StreamResponse = self.unauthorized(request)
+            response = self.unauthorized(request)
         else:
             try:
                 response = await self._maybe_cached(request, handler)
@@ -248,28 +287,40 @@ class EmulatedServer:
         cost_us = items * self.controls.item_cost_us + request.get(_COST_KEY, 0.0)
         if cost_us > 0:
             await asyncio.sleep(cost_us / 1e6)
+        if plan is not None:
+            original = response
+            if injection is not None:
+                faulty = faults.rewrite(plan, injection, path, response)
+                if faulty is None:
+                    plan.refund(injection)
+                    injection = None
+                else:
+                    response = faulty
+            if plan.observes:
+                plan.observe(path, original)
         # The Date header follows the server's clock: incremental runs take watermarks from it.
         response.headers["Date"] = formatdate(self.controls.now(), usegmt=True)
         if (
             self.controls.gzip
             and isinstance(response, web.Response)
             and response.body is not None
+            and "Content-Encoding" not in response.headers  # a gzip bomb is compressed already
             and "gzip" in request.headers.get("Accept-Encoding", "")
         ):
             response.enable_compression(web.ContentCoding.gzip)
         if not path.startswith("/_emulator/"):
-            body = response.body if isinstance(response, web.Response) else None
             self.log.add(
                 LoggedRequest(
                     method=request.method,
                     path=path,
                     query=dict(request.query),
-                    status=response.status,
+                    status=_logged_status(response),
                     items=items,
-                    bytes=len(body) if isinstance(body, bytes) else 0,
+                    bytes=_logged_bytes(response),
                     started=started,
                     seconds=time.time() - started,
                     cost_us=cost_us,
+                    fault=injection.fault.kind if injection is not None else None,
                 )
             )
         return response
@@ -301,7 +352,7 @@ class EmulatedServer:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         self.cache.clear()  # answers may differ now
-        return web.json_response(asdict(self.controls))
+        return web.json_response(self.controls.as_json())
 
     async def _post_changes(self, request: web.Request) -> web.Response:
         """``{"kind": ..., "count": ..., "seed": ..., "library": 0}``: random changes, applied
