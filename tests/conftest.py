@@ -1,4 +1,5 @@
-"""Options for the test run: ``pytest --campaign N`` runs N random kills (default: a few)."""
+"""Options for the test run: ``pytest --campaign N`` runs N random kills (default: a few);
+``pytest --faults-full`` runs the whole fault matrix (default: a pairwise subset)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         help="random kill-and-resume rounds (hundreds for a long campaign; CI runs a few)",
+    )
+    parser.addoption(
+        "--faults-full",
+        action="store_true",
+        help="every fault x phase x server kind (CI runs a pairwise subset)",
     )
 
 
