@@ -107,6 +107,7 @@ def test_no_run_leaks_the_token(kind: str, tmp_path: Path) -> None:
         assert runs.run("sync", url, "--db", db, "--token-file", str(wrong), "--progress", "plain") == 1
     # the server is gone: connection refused, with the retries of detection
     assert runs.run("sync", url, "--db", str(tmp_path / "other.db"), *tf, "--progress", "json") == 75
+    assert runs.run("sync", "http://media-server.invalid:32400", "--db", str(tmp_path / "dns.db"), *tf) == 75
     assert_no_token(runs)
 
 
