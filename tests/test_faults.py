@@ -59,7 +59,8 @@ CASES: dict[str, Case] = {
         Fault("status", status=500, rate=1.0), frozenset({75}), r"500.*(tried|attempts|later)"
     ),
     "401": Case(Fault("status", status=401, times=1), frozenset({1}), r"token"),
-    "404": Case(Fault("status", status=404, times=1), frozenset({1}), r"404|not found|no longer"),
+    # Plex's / may be refused (some proxies do): discovery falls back to /identity
+    "404": Case(Fault("status", status=404, times=1), frozenset({0, 1}), r"404|not found|no longer"),
     "reset": Case(Fault("reset", times=3), frozenset({0})),
     "truncated": Case(Fault("truncate", times=2), frozenset({0})),
     "stall": Case(Fault("stall", stall_s=3.0, times=1), frozenset({0})),
