@@ -1,6 +1,6 @@
 """Store bench: episodes/s through ``Writer`` against a bare apsw loop (the ceiling).
 
-    python bench/store_bench.py [--episodes 100000] [--repeats 3] [--kinds plex,jellyfin]
+    python -m bench.store_bench [--episodes 100000] [--repeats 3] [--kinds plex,jellyfin]
 
 For each kind (Plex-shaped: sequential string ids; Jellyfin-shaped: random 32-hex ids)
 and each repeat, interleaved so that host noise hits every variant alike:

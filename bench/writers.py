@@ -1,7 +1,7 @@
 """Which process layout writes fastest: one writer fed by decode workers, or writers
 taking turns?
 
-    python bench/writers.py [--episodes 100000] [--repeats 3] [--kinds plex,jellyfin]
+    python -m bench.writers [--episodes 100000] [--repeats 3] [--kinds plex,jellyfin]
 
 Real pages are fetched once from an emulated server (so HTTP is out of the picture),
 then each layout decodes and writes all of them into a fresh database, interleaved
