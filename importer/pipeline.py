@@ -23,6 +23,7 @@ us, and the stream is listed again, a few times at most.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import time
@@ -175,6 +176,8 @@ class Importer:
         self._progress: dict[int, dict[str, Any]] = {}  # per library: as last committed
         self._server_date: float | None = None  # the server's clock at the run's start
         self._writer_failed = False
+        # one thread, so cursor files are written in commit order, off the event loop (fsync)
+        self._cursor_writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="importer-cursor")
         self._retried: set[tuple[int, int, int, int]] = set()  # pages fetched again after a bad body
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
@@ -208,7 +211,8 @@ class Importer:
     async def _run(self, started: float) -> SyncResult:
         # Workers start first: they import their modules while discovery talks to the server.
         pool = WorkerPool(WriterSettings(self.db_path, **self.options.writer), decoders=self.options.decoders)
-        pool.start()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, pool.start, loop)  # forking a large process takes a while
         self._pool = pool
         try:
             source, http = await self._connect()
@@ -235,6 +239,8 @@ class Importer:
             raise
         finally:
             self.progress.finish()
+            # the last cursor file is in place before the run returns
+            await loop.run_in_executor(None, self._cursor_writes.shutdown)
         self._peak_rss_kb = pool.peak_rss_kb
         return SyncResult(
             server=server,
@@ -583,7 +589,8 @@ class Importer:
         """The writer committed: mirror the progress it stored in the cursor file."""
         self._commits = commits
         self._progress.update(progress)
-        write_cursor(
+        written = self._cursor_writes.submit(
+            write_cursor,
             cursor_path(self.db_path),
             {
                 "database": os.path.abspath(self.db_path),
@@ -600,6 +607,7 @@ class Importer:
                 },
             },
         )  # fmt: skip
+        written.add_done_callback(_cursor_written)
 
     def _check_cursor(self, libraries: list[LibraryInfo], resumed: dict[int, Any]) -> None:
         """The cursor file should agree with the database; if not, the database wins."""
@@ -678,6 +686,12 @@ class Importer:
             stream: [(sid, name) for _, sid, name in rows] for stream, rows in gone.items() if rows
         }
         result.status = "dry-run" if status == "stopped" and self.options.dry_run else status
+
+
+def _cursor_written(future: concurrent.futures.Future[None]) -> None:
+    # The database holds the truth; a cursor file that could not be written is a warning.
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("could not write the cursor file: %s", exc)
 
 
 def _check_url(url: str) -> None:

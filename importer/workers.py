@@ -59,6 +59,10 @@ class WriterSettings:
     crash_at: str | None = None  # IMPORTER_CRASH_AT, for crash tests
 
 
+#: how much lower the workers' CPU priority is than the main process's
+WORKER_NICENESS = 5
+
+
 # ----------------------------------------------------------------------------- helpers
 def _become_worker() -> None:
     """Ignore the signals the main process handles, and die with it."""
@@ -70,6 +74,10 @@ def _become_worker() -> None:
 
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    # Below the main process, and below whatever program hosts it: when the CPUs are
+    # busy, its event loop (and a home server on the same machine) comes first.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     # Rows are short-lived tuples: the cyclic GC only costs time here.
     gc.freeze()
     gc.set_threshold(100_000, 50, 50)
@@ -366,8 +374,10 @@ class WorkerPool:
         #: peak RSS (kB) of each worker, reported as it exits
         self.peak_rss_kb: dict[str, int] = {}
 
-    def start(self) -> None:
-        loop = asyncio.get_running_loop()
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the workers; events go to ``loop`` (default: the running one), so that this
+        may run in a thread while the loop goes on."""
+        loop = loop or asyncio.get_running_loop()
         decoder_out: list[Connection] = []
         for n in range(self.n_decoders):
             page_r, page_w = Pipe(duplex=False)
