@@ -40,7 +40,7 @@ class OptionalBuildExt(build_ext):
 
     def _fallback(self, exc):
         if STRICT:
-            raise
+            raise exc
         sys.stderr.write(
             f"importer: the C extension could not be built ({exc}); "
             "installing with the pure-Python twin, which gives identical results, only slower.\n"

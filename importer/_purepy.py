@@ -7,6 +7,14 @@ hostile input. Used where no compiler was available at install time, or when
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+import xxhash
+
+#: a row: a tuple in column order (importer/rows.py; not imported, to keep this standalone)
+Row = tuple[Any, ...]
+
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -93,3 +101,150 @@ def parse_timestamp(value: str | None, /) -> int | None:
     if out is None:
         raise ValueError(f"invalid timestamp: {value!r}")
     return out
+
+
+# ----------------------------------------------------------------------------- etags
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+
+
+def content_etag(value: Any, /) -> str:
+    """xxh3_64 hex digest of the msgpack encoding of ``value``; see the C docstring."""
+    return xxhash.xxh3_64_hexdigest(_ENCODE(value))
+
+
+def _as_id(value: Any) -> Any:
+    return value if value.__class__ is str else str(value)
+
+
+# ----------------------------------------------------------------------------- Plex rows
+
+
+def plex_external_ids(guids: Any) -> tuple[Any, Any, Any]:
+    """(imdb, tmdb, tvdb) from ``Guid[]`` entries such as ``imdb://tt0944947``."""
+    imdb = tmdb = tvdb = None
+    for g in guids:
+        value = g.id
+        if value.startswith("imdb://"):
+            imdb = value[7:]
+        elif value.startswith("tmdb://"):
+            tmdb = value[7:]
+        elif value.startswith("tvdb://"):
+            tvdb = value[7:]
+    return imdb, tmdb, tvdb
+
+
+def plex_episode_rows(items: Any, expected_type: str, /) -> tuple[list[Row], list[Row], list[str], Any]:
+    """(rows, files, ids, bad_type) of a Plex episodes page; see the C docstring."""
+    rows: list[Row] = []
+    files: list[Row] = []
+    ids: list[str] = []
+    for e in list(items):
+        if e.type is not None and e.type != expected_type:
+            return rows, files, ids, e.type
+        eid = _as_id(e.rating_key)
+        # One file row per Media x Part. A double episode is two episodes whose Media
+        # point at the same Part: each episode gets its own row for it.
+        own: list[Row] = []
+        for mi, m in enumerate(list(e.media)):
+            parts = list(m.parts)
+            single = len(parts) == 1
+            for pi, p in enumerate(parts):
+                own.append(
+                    (
+                        eid, _as_id(p.id), mi, pi, p.file, p.size,
+                        p.container or m.container, m.video_codec, m.audio_codec,
+                        m.width, m.height,
+                        # a part's own duration; the Media's only when it is the one part
+                        p.duration if p.duration is not None or not single else m.duration,
+                    )
+                )  # fmt: skip
+        imdb, tmdb, tvdb = plex_external_ids(e.guids) if e.guids else (None, None, None)
+        show = e.grandparent_rating_key
+        season = e.parent_rating_key  # absent on shows with hidden seasons
+        row = (
+            eid,
+            None if show is None else _as_id(show),
+            None if season is None else _as_id(season),
+            e.guid, e.parent_index, e.index,
+            None,  # episode_number_end: Plex lists a double episode as two episodes
+            e.title, e.summary, e.originally_available_at, e.duration,
+            imdb, tmdb, tvdb, e.added_at, e.updated_at,
+        )  # fmt: skip
+        rows.append((*row, content_etag((row, own))))
+        files += own
+        ids.append(eid)
+    return rows, files, ids, None
+
+
+# ----------------------------------------------------------------------------- Jellyfin rows
+
+#: Jellyfin's "0001-01-01T00:00:00..." (DateTime.MinValue) means "no date".
+_NO_DATE = "0001-01-01"
+
+
+def _jellyfin_seconds(value: Any) -> int | None:
+    if value is None or value.startswith(_NO_DATE):
+        return None
+    return parse_timestamp(value)
+
+
+def _jellyfin_day(value: Any) -> str | None:
+    """``YYYY-MM-DD`` of a premiere date (stored by Jellyfin at midnight UTC)."""
+    if value is None or value.startswith(_NO_DATE):
+        return None
+    parse_timestamp(value)  # validates the whole value
+    return str(value[:10])
+
+
+def _jellyfin_files(episode_id: Any, sources: Any) -> list[Row]:
+    """One row per media source (version); Jellyfin has no separate parts."""
+    out: list[Row] = []
+    for mi, src in enumerate(list(sources)):
+        video = audio = None
+        for stream in src.media_streams or ():
+            if stream.type == "Video":
+                if video is None:
+                    video = stream
+            elif stream.type == "Audio" and audio is None:
+                audio = stream
+        ticks = src.run_time_ticks
+        out.append(
+            (
+                episode_id, src.id or episode_id, mi, 0, src.path, src.size, src.container,
+                None if video is None else video.codec, None if audio is None else audio.codec,
+                None if video is None else video.width, None if video is None else video.height,
+                None if ticks is None else ticks // 10_000,
+            )
+        )  # fmt: skip
+    return out
+
+
+def jellyfin_episode_rows(items: Any, /) -> tuple[list[Row], list[Row], list[str]]:
+    """(rows, files, ids) of a Jellyfin/Emby episodes page; see the C docstring."""
+    rows: list[Row] = []
+    files: list[Row] = []
+    ids: list[str] = []
+    for e in list(items):
+        if e.location_type == "Virtual":  # a missing episode: no file
+            continue
+        p = e.provider_ids
+        # Jellyfin sends "" for a cleared id; store that as no id.
+        imdb, tmdb, tvdb = (None, None, None)
+        if p is not None:
+            imdb, tmdb, tvdb = p.imdb or None, p.tmdb or None, p.tvdb or None
+        ticks = e.run_time_ticks
+        row = (
+            e.id, e.series_id,
+            e.season_id,  # None for some episodes: the writer links them by season number
+            None,  # guid: Jellyfin has none
+            e.parent_index_number, e.index_number, e.index_number_end, e.name, e.overview,
+            _jellyfin_day(e.premiere_date), None if ticks is None else ticks // 10_000,
+            imdb, tmdb, tvdb, _jellyfin_seconds(e.date_created),
+            None,  # updated_at: items carry no DateLastSaved
+        )  # fmt: skip
+        own = _jellyfin_files(e.id, e.media_sources) if e.media_sources else []
+        rows.append((*row, e.etag or content_etag((row, own))))
+        files += own
+        ids.append(e.id)
+    return rows, files, ids

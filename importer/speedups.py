@@ -3,6 +3,13 @@
 ``IMPLEMENTATION`` says which is in use: "c" (``importer._speedups``, built from
 ``native/`` by ``pip install .``) or "python" (``importer._purepy``, the twin with
 identical results). ``IMPORTER_PURE_PYTHON=1`` forces the twin.
+
+What is here, and why (profiles: bench/README.md, "Native hot path"):
+
+* ``plex_episode_rows``, ``jellyfin_episode_rows``: decoded episode pages to row
+  tuples, file rows and etags, the per-item loop of the decoder process;
+* ``content_etag``: the change detector of rows whose server sends no etag;
+* ``parse_timestamp``: Jellyfin's ISO 8601 dates with 7 fractional digits.
 """
 
 from __future__ import annotations
@@ -13,20 +20,32 @@ from importer import _purepy
 
 IMPLEMENTATION: str
 if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
-    from importer._purepy import parse_timestamp
+    from importer._purepy import content_etag, jellyfin_episode_rows, parse_timestamp, plex_episode_rows
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from importer._speedups import parse_timestamp
+        from importer._speedups import (
+            content_etag,
+            jellyfin_episode_rows,
+            parse_timestamp,
+            plex_episode_rows,
+        )
     except ImportError:
-        from importer._purepy import parse_timestamp
+        from importer._purepy import content_etag, jellyfin_episode_rows, parse_timestamp, plex_episode_rows
 
         IMPLEMENTATION = "python"
     else:
         IMPLEMENTATION = "c"
 
-__all__ = ["IMPLEMENTATION", "parse_timestamp", "pure"]
+__all__ = [
+    "IMPLEMENTATION",
+    "content_etag",
+    "jellyfin_episode_rows",
+    "parse_timestamp",
+    "plex_episode_rows",
+    "pure",
+]
 
 #: the twin, always available, for comparisons
 pure = _purepy
