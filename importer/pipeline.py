@@ -120,6 +120,8 @@ class _Stream:
     #: a delta listing: only items changed since this server time (None: every item)
     since: int | None = None
     server_count: int | None = None  # a delta stream's count probe: items on the server
+    #: listing bare ids to find what is gone (a full listing follows if they fall short)
+    ids_only: bool = False
     listing: int = 1
     total_before: int | None = None
     total_after: int | None = None
@@ -143,6 +145,7 @@ class _Page:
     listing: int
     probe: bool = False  # a delta stream's count of the whole listing, no items
     with_total: bool = False
+    ids_only: bool = False  # a page of an id-only listing
 
 
 class Importer:
@@ -433,7 +436,9 @@ class Importer:
             return
         page_id = self._next_page_id
         self._next_page_id += 1
-        self._pages[page_id] = _Page(stream, offset, size, stream.listing, probe, with_total)
+        self._pages[page_id] = _Page(
+            stream, offset, size, stream.listing, probe, with_total, stream.ids_only and not probe
+        )
         stream.outstanding += 1
         if not probe:
             stream.planned_to = max(stream.planned_to, offset + size)
@@ -456,6 +461,7 @@ class Importer:
             page.size,
             with_total=with_total,
             since=None if page.probe else stream.since,
+            ids_only=page.ids_only,
         )
         await self._room.acquire()
         try:
@@ -464,7 +470,7 @@ class Importer:
             self._room.release()
             raise
         header = (page_id, stream.lib, self._source.kind, stream.kind, stream.library.source_id, page.offset,
-                  with_total, fetched.content_encoding)  # fmt: skip
+                  with_total, fetched.content_encoding, page.ids_only)  # fmt: skip
         if self._server_date is None:
             self._server_date = fetched.server_date
         self._sent.add(page_id)
@@ -542,6 +548,7 @@ class Importer:
         """List a stream again from the start, forgetting what its last listing saw."""
         stream.listing += 1
         stream.swept = False
+        stream.page_size = (self._source.ids_page_size if stream.ids_only else None) or self._source.page_size
         stream.total_before = stream.total_after = None
         stream.planned_to = stream.items = stream.leaf_total = 0
         self._pool.control("relist", stream.lib, stream.kind, stream.listing)
@@ -575,10 +582,16 @@ class Importer:
             else:
                 log.info("%s: %d stored, %s on the server: listing all", kind, stored, stream.server_count)
                 stream.since = None
+                stream.ids_only = self._source.ids_page_size is not None
                 self._relist(stream)
             return
         stream.complete = unique == stream.total_before == stream.total_after
         stream.swept = stream.complete
+        if not stream.complete and stream.ids_only:
+            # ids the library does not hold: the changes missed something; read it all
+            stream.ids_only = False
+            self._relist(stream)
+            return
         if stream.complete or stream.listing >= MAX_LISTINGS:
             stream.finished = True
             self._maybe_finish_library(stream.lib)

@@ -105,10 +105,12 @@ def decoder_main(inbox: Connection, to_writer: Connection) -> None:
             body = inbox.recv_bytes()
         except (EOFError, OSError):
             break
-        page_id, lib_index, kind, stream, library_source_id, offset, with_total, encoding = _decode(header)
+        page_id, lib_index, kind, stream, library_source_id, offset, with_total, encoding, ids_only = _decode(
+            header
+        )
         try:
             raw = decompress(body, encoding)
-            page = decode_page(kind, stream, raw, library_source_id, with_total=with_total)
+            page = decode_page(kind, stream, raw, library_source_id, with_total=with_total, ids_only=ids_only)
             if page.offset < 0:  # the server did not say: it is the offset we asked for
                 page.offset = offset
             message = _encode(("page", page_id, lib_index, page))
@@ -225,11 +227,15 @@ def writer_main(
                 _, page_id, lib_index, page = message
                 begin()
                 seen = listed.setdefault((lib_index, page.stream), ListedItems())
-                counts = writer.write_page(
-                    libraries[lib_index], page.shows, page.seasons, page.episodes, page.files,
-                    adoptable=(lambda row_id: row_id not in seen) if adopting.get(lib_index) else None,  # noqa: B023
-                )  # fmt: skip
-                seen.add(writer.last_page_ids)
+                if page.ids_only:  # nothing to write: which of our rows does the server still list?
+                    counts = WriteCounts()
+                    seen.add(writer.stored_ids(libraries[lib_index], page.stream, page.ids))
+                else:
+                    counts = writer.write_page(
+                        libraries[lib_index], page.shows, page.seasons, page.episodes, page.files,
+                        adoptable=(lambda row_id: row_id not in seen) if adopting.get(lib_index) else None,  # noqa: B023
+                    )  # fmt: skip
+                    seen.add(writer.last_page_ids)
                 _add_committed(progress[lib_index], page)
                 touched.add(lib_index)
                 crash_point("in_transaction")

@@ -253,3 +253,38 @@ async def test_changes_during_a_run_are_caught_by_the_next(kind: str, mode: str,
         after = await sync(server, url, db)
     assert after.exit_code == 0
     check_database(server, db)
+
+
+async def test_jellyfin_finds_deletions_with_bare_ids(tmp_path: Path) -> None:
+    server = make_server("jellyfin", Library(LibrarySpec(seed=6, shows=10)))
+    db = tmp_path / "lib.db"
+    async with serving(server) as url:
+        await sync(server, url, db)
+        server.apply_changes("delete", 2, seed=3)
+        server.log.clear()
+        result = await sync(server, url, db)
+    listings = [e.query for e in server.log if e.path.endswith("/Items")]
+    bare = [q for q in listings if "Fields" not in q]
+    assert bare and all(q["Limit"] == "5000" for q in bare), listings
+    assert all(q["IncludeItemTypes"] == "Episode" for q in bare)  # only the stream that lost items
+    assert result.libraries[0].deleted == 2
+    check_database(server, db)
+
+
+async def test_a_change_the_delta_missed_is_found_by_a_full_listing(tmp_path: Path) -> None:
+    server = make_server("jellyfin", Library(LibrarySpec(seed=6, shows=10)))
+    db = tmp_path / "lib.db"
+    async with serving(server) as url:
+        await sync(server, url, db)
+        server.controls.clock_offset_s = -30 * 86400  # saved "a month ago": before the watermark
+        server.apply_changes("add", 1, seed=3)
+        server.controls.clock_offset_s = 0
+        server.log.clear()
+        result = await sync(server, url, db)
+    listings = [
+        e.query for e in server.log if e.path.endswith("/Items") and e.query["IncludeItemTypes"] == "Episode"
+    ]
+    assert any("Fields" not in q for q in listings)  # bare ids first: one is unknown here
+    assert any("Fields" in q and "MinDateLastSavedForUser" not in q for q in listings)  # then in full
+    assert result.libraries[0].status == "done"
+    check_database(server, db)

@@ -18,6 +18,7 @@ from importer.errors import (
 )
 from importer.sources import jellyfin, plex
 from importer.sources.base import DecodedPage, HttpGet, Source, StreamKind
+from importer.sources.idlists import decode_id_page
 from importer.sources.jellyfin import EmbySource, JellyfinSource
 from importer.sources.plex import PlexSource
 
@@ -39,7 +40,13 @@ def make_source(kind: str, base_url: str = "", *, client_id: str | None = None) 
 
 
 def decode_page(
-    kind: str, stream: StreamKind, body: bytes, library_source_id: str, *, with_total: bool = True
+    kind: str,
+    stream: StreamKind,
+    body: bytes,
+    library_source_id: str,
+    *,
+    with_total: bool = True,
+    ids_only: bool = False,
 ) -> DecodedPage:
     """Rows of one page (runs in a worker). ``body`` may still be gzip-compressed.
 
@@ -51,7 +58,11 @@ def decode_page(
     ``offset`` is -1 when the page does not state it (Emby always, Plex when the container
     has no ``offset``): the offset is then the one requested.
 
+    ``ids_only``: a page of an id-only listing (``Source.page_request(ids_only=True)``).
+
     Raises DecodeError for anything but the documented shape."""
+    if ids_only and kind in ("jellyfin", "emby"):
+        return decode_id_page(body, stream, library_source_id, with_total)
     if kind == "plex":
         decode = plex.DECODERS.get(stream)
         if decode is not None:

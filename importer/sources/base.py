@@ -53,6 +53,7 @@ class DecodedPage(msgspec.Struct, array_like=True, gc=False):
     total: int | None  # the server's total for the listing, when the page carries it
     ids: list[str]  # source ids of the page's items, for completeness checks and sweeps
     leaf_total: int = 0  # Plex show pages: the sum of the shows' leafCount
+    ids_only: bool = False  # an id-only listing's page: ``ids`` and no rows
     shows: list[Row] = []
     seasons: list[Row] = []
     episodes: list[Row] = []
@@ -74,6 +75,8 @@ class Source(Protocol):
     page_size: int
     #: whether listings can be filtered to items changed since a time (``since``)
     supports_delta: bool
+    #: items per page of an id-only listing (``ids_only``); None: the server has none
+    ids_page_size: int | None
 
     def auth_headers(self, token: str) -> dict[str, str]:
         """Headers that carry the token (never logged)."""
@@ -92,8 +95,10 @@ class Source(Protocol):
         *,
         with_total: bool,
         since: int | None = None,
+        ids_only: bool = False,
     ) -> PageRequest:
         """The request for ``limit`` items of a stream from ``offset``; ``with_total`` asks the
         server to count the whole listing (free on Plex, a COUNT(*) on Jellyfin). With
-        ``since`` (unix seconds, the server's clock), only the items changed since then."""
+        ``since`` (unix seconds, the server's clock), only the items changed since then;
+        with ``ids_only``, bare items (see ``ids_page_size``)."""
         ...

@@ -22,7 +22,8 @@ from importer.errors import DecodeError
 from importer.rows import Row
 from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
 from importer.sources.common import PRODUCT, VERSION, content_etag, decode_json, default_client_id
-from importer.speedups import parse_timestamp
+from importer.sources.idlists import IDS_PAGE_SIZE
+from importer.speedups import jellyfin_episode_rows, parse_timestamp
 
 KIND = "jellyfin"
 #: Jellyfin has no server-side cap; 500 keeps a page well under a second of server work.
@@ -131,14 +132,6 @@ def _seconds(value: str | None, what: str) -> int | None:
         raise DecodeError(f"{what}: a date is not ISO 8601 ({exc})") from exc
 
 
-def _day(value: str | None, what: str) -> str | None:
-    """``YYYY-MM-DD`` of a premiere date (stored by Jellyfin at midnight UTC)."""
-    if value is None or value.startswith(_NO_DATE):
-        return None
-    _seconds(value, what)  # validates the whole value
-    return value[:10]
-
-
 def _ids(item: Item) -> tuple[str | None, str | None, str | None]:
     p = item.provider_ids
     if p is None:
@@ -203,52 +196,14 @@ def decode_seasons(body: bytes, library_source_id: str, with_total: bool = True)
     return page
 
 
-def _files(episode_id: str, sources: list[MediaSource]) -> list[Row]:
-    """One row per media source (version); Jellyfin has no separate parts."""
-    out: list[Row] = []
-    for mi, src in enumerate(sources):
-        video = audio = None
-        for stream in src.media_streams or ():
-            if stream.type == "Video":
-                if video is None:
-                    video = stream
-            elif stream.type == "Audio" and audio is None:
-                audio = stream
-        ticks = src.run_time_ticks
-        out.append(
-            (
-                episode_id, src.id or episode_id, mi, 0, src.path, src.size, src.container,
-                None if video is None else video.codec, None if audio is None else audio.codec,
-                None if video is None else video.width, None if video is None else video.height,
-                None if ticks is None else ticks // 10_000,
-            )
-        )  # fmt: skip
-    return out
-
-
 def decode_episodes(body: bytes, library_source_id: str, with_total: bool = True) -> DecodedPage:
     result, what = _items(body, "episodes", library_source_id)
-    rows: list[Row] = []
-    files: list[Row] = []
-    ids: list[str] = []
-    for e in result.items:
-        if e.location_type == "Virtual":  # a missing episode: no file
-            continue
-        imdb, tmdb, tvdb = _ids(e)
-        ticks = e.run_time_ticks
-        row = (
-            e.id, e.series_id,
-            e.season_id,  # None for some episodes: the writer links them by season number
-            None,  # guid: Jellyfin has none
-            e.parent_index_number, e.index_number, e.index_number_end, e.name, e.overview,
-            _day(e.premiere_date, what), None if ticks is None else ticks // 10_000,
-            imdb, tmdb, tvdb, _seconds(e.date_created, what),
-            None,  # updated_at: items carry no DateLastSaved
-        )  # fmt: skip
-        own = _files(e.id, e.media_sources) if e.media_sources else []
-        rows.append((*row, e.etag or content_etag((row, own))))
-        files += own
-        ids.append(e.id)
+    # the per-item loop (ids, dates, ticks, media sources, etags) is
+    # importer.speedups.jellyfin_episode_rows, compiled where available
+    try:
+        rows, files, ids = jellyfin_episode_rows(result.items)
+    except ValueError as exc:  # the only one it raises on a decoded page: a date
+        raise DecodeError(f"{what}: a date is not ISO 8601 ({exc})") from exc
     page = _page(result, "episodes", ids, with_total)
     page.episodes = rows
     page.files = files
@@ -287,6 +242,7 @@ class JellyfinSource:
     kind = KIND
     page_size = PAGE_SIZE
     supports_delta = True
+    ids_page_size: int | None = IDS_PAGE_SIZE
     #: below the URL the user gave: Emby's documented API root is /emby
     prefix = ""
 
@@ -347,6 +303,7 @@ class JellyfinSource:
         *,
         with_total: bool,
         since: int | None = None,
+        ids_only: bool = False,
     ) -> PageRequest:
         params = {
             "ParentId": library.source_id,
@@ -370,6 +327,8 @@ class JellyfinSource:
             # Not plain MinDateLastSaved: on 10.8-10.10 it binds the wrong SQL parameter and
             # matches nothing at all.
             params["MinDateLastSavedForUser"] = _iso(since)
+        if ids_only:
+            del params["Fields"]  # bare items: Id, Name, Type and a few more
         return PageRequest(path=f"{self.prefix}/Items", params=params, headers=JSON)
 
 

@@ -16,10 +16,12 @@ from typing import Generic, TypeVar
 import msgspec
 from msgspec import Struct, field
 
+from importer import _purepy
 from importer.errors import DecodeError, NotFoundError
 from importer.rows import Row
 from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
 from importer.sources.common import PRODUCT, VERSION, as_id, content_etag, decode_json, default_client_id
+from importer.speedups import plex_episode_rows
 
 KIND = "plex"
 #: Plex's documented maximum page size; larger sizes are due to become a 400.
@@ -164,16 +166,7 @@ _LEGACY_AGENT_SLOT = {
 
 def external_ids(guids: list[Guid]) -> tuple[str | None, str | None, str | None]:
     """(imdb, tmdb, tvdb) from ``Guid[]`` entries such as ``imdb://tt0944947``."""
-    imdb = tmdb = tvdb = None
-    for g in guids:
-        value = g.id
-        if value.startswith("imdb://"):
-            imdb = value[7:]
-        elif value.startswith("tmdb://"):
-            tmdb = value[7:]
-        elif value.startswith("tvdb://"):
-            tvdb = value[7:]
-    return imdb, tmdb, tvdb
+    return _purepy.plex_external_ids(guids)
 
 
 def legacy_show_ids(guid: str | None) -> tuple[str | None, str | None, str | None]:
@@ -255,42 +248,11 @@ def decode_seasons(body: bytes, library_source_id: str) -> DecodedPage:
 def decode_episodes(body: bytes, library_source_id: str) -> DecodedPage:
     what = f"Plex episodes page of section {library_source_id}"
     container = decode_json(_EPISODES, body, what, "Plex").container
-    rows: list[Row] = []
-    files: list[Row] = []
-    ids: list[str] = []
-    for e in container.metadata:
-        _check_type(e.type, "episodes", what)
-        eid = as_id(e.rating_key)
-        # One file row per Media x Part. A double episode is two episodes whose Media
-        # point at the same Part: each episode gets its own row for it.
-        own: list[Row] = []
-        for mi, m in enumerate(e.media):
-            single = len(m.parts) == 1
-            for pi, p in enumerate(m.parts):
-                own.append(
-                    (
-                        eid, as_id(p.id), mi, pi, p.file, p.size,
-                        p.container or m.container, m.video_codec, m.audio_codec,
-                        m.width, m.height,
-                        # a part's own duration; the Media's only when it is the one part
-                        p.duration if p.duration is not None or not single else m.duration,
-                    )
-                )  # fmt: skip
-        imdb, tmdb, tvdb = external_ids(e.guids) if e.guids else (None, None, None)
-        show = e.grandparent_rating_key
-        season = e.parent_rating_key  # absent on shows with hidden seasons
-        row = (
-            eid,
-            None if show is None else as_id(show),
-            None if season is None else as_id(season),
-            e.guid, e.parent_index, e.index,
-            None,  # episode_number_end: Plex lists a double episode as two episodes
-            e.title, e.summary, e.originally_available_at, e.duration,
-            imdb, tmdb, tvdb, e.added_at, e.updated_at,
-        )  # fmt: skip
-        rows.append((*row, content_etag((row, own))))
-        files += own
-        ids.append(eid)
+    # the per-item loop (one file row per Media x Part, external ids, etags) is
+    # importer.speedups.plex_episode_rows, compiled where available
+    rows, files, ids, bad_type = plex_episode_rows(container.metadata, _TYPE_NAME["episodes"])
+    if bad_type is not None:
+        _check_type(bad_type, "episodes", what)
     page = _page(container, "episodes", ids)
     page.episodes = rows
     page.files = files
@@ -319,6 +281,7 @@ class PlexSource:
     kind = KIND
     page_size = PAGE_SIZE
     supports_delta = True
+    ids_page_size: int | None = None  # every Plex item comes with its details
 
     def __init__(
         self, base_url: str = "", *, client_id: str | None = None, identity_body: bytes | None = None
@@ -375,6 +338,7 @@ class PlexSource:
         *,
         with_total: bool,
         since: int | None = None,
+        ids_only: bool = False,
     ) -> PageRequest:
         # Every Plex page states totalSize: with_total costs nothing and changes nothing.
         # The paging values go both as query arguments and as headers, as Plex documents

@@ -665,24 +665,32 @@ class Writer:
 
     def next_watermark(self, library_id: int, started_clock: float | None) -> int:
         """Where the next incremental run of a library starts listing changes: the server's
-        clock when this run started, or the largest ``updated_at`` stored if earlier (the
-        server's own clock, as it stamps items), minus an overlap for saves in flight."""
-        with self._errors():
-            newest = self.conn.execute(
-                "SELECT max(m) FROM (SELECT max(updated_at) AS m FROM shows WHERE library_id = ?1 "
-                "UNION ALL SELECT max(updated_at) FROM episodes WHERE library_id = ?1)",
-                (library_id,),
-            ).get
-        marks = [
-            int(m) for m in (started_clock, None if newest is None else int(newest) + 1) if m is not None
-        ]
-        return min(marks, default=int(time.time())) - WATERMARK_OVERLAP_S
+        clock when this run started (its ``Date`` header) minus an overlap for saves in
+        flight. Without that header, the largest ``updated_at`` stored (the server's clock
+        as it stamps items), else our own clock when the run ends."""
+        if started_clock is None:
+            with self._errors():
+                newest = self.conn.execute(
+                    "SELECT max(m) FROM (SELECT max(updated_at) AS m FROM shows WHERE library_id = ?1 "
+                    "UNION ALL SELECT max(updated_at) FROM episodes WHERE library_id = ?1)",
+                    (library_id,),
+                ).get
+            started_clock = time.time() if newest is None else int(newest) + 1
+        return int(started_clock) - WATERMARK_OVERLAP_S
 
     def stored_count(self, library_id: int, stream: str) -> int:
         """How many rows of a stream (shows, seasons, episodes) the library holds."""
         with self._errors():
             return int(self.conn.execute(f"SELECT count(*) FROM {STREAM_TABLES[stream]} WHERE library_id = ?",
                                          (library_id,)).get)  # fmt: skip
+
+    def stored_ids(self, library_id: int, stream: str, source_ids: Sequence[str]) -> list[int]:
+        """The local ids of the library's rows of a stream with these source ids."""
+        if not source_ids:
+            return []
+        with self._errors():
+            sql = f"SELECT id FROM {STREAM_TABLES[stream]} WHERE library_id = ? AND source_id IN carray(?)"
+            return [row_id for (row_id,) in self.conn.execute(sql, (library_id, _carray(source_ids)))]
 
     def unlisted(self, library_id: int, stream: str, listed: ListedItems) -> list[tuple[int, str, str]]:
         """The rows of a stream that a complete listing did not name: gone from the server."""
