@@ -320,6 +320,14 @@ def _native(emu: Emulator, settings: Settings, episodes: int) -> Scenario:
     c, p = _hot_path()
     scenario.record("hot path alone, compiled", [{"seconds": c}])
     scenario.record("hot path alone, pure Python", [{"seconds": p}])
+    if speedups_compiled():
+        from bench import native
+
+        for stage in native.run(repeats=max(3, settings.repeats), pages=2, episodes=5_000):
+            scenario.notes.append(
+                f"stage {stage['stage']}: {stage['c_us_per_item']} µs/item compiled, "
+                f"{stage['python_us_per_item']} pure Python ({stage['speedup']}×; target ≥ 2×)"
+            )
     compiled, pure = scenario.get("compiled"), scenario.get("pure Python")
     assert compiled is not None and pure is not None
     scenario.check(
@@ -328,6 +336,12 @@ def _native(emu: Emulator, settings: Settings, episodes: int) -> Scenario:
         f"{compiled['episodes_in_db']} and {pure['episodes_in_db']}",
     )
     return scenario
+
+
+def speedups_compiled() -> bool:
+    from importer import speedups
+
+    return speedups.IMPLEMENTATION == "c"
 
 
 def _hot_path(n: int = 200_000) -> tuple[float, float]:
