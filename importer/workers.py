@@ -476,7 +476,15 @@ class WorkerPool:
 
 def child_main() -> None:
     """Entry point of a worker process: rebuild its pipes from inherited fds, run its role."""
-    spec = msgspec.msgpack.decode(bytes.fromhex(sys.argv[1]))
+    try:
+        _run_role(msgspec.msgpack.decode(bytes.fromhex(sys.argv[1])))
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        # The main process is gone (killed, or it stopped us): nobody to tell, nothing to
+        # print on a terminal that is no longer ours. An open transaction rolls back.
+        os._exit(0)
+
+
+def _run_role(spec: dict[str, Any]) -> None:
     fds = spec["fds"]
     if spec["role"] == "decoder":
         decoder_main(Connection(fds["inbox"], writable=False), Connection(fds["to_writer"], readable=False))
