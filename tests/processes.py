@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -27,3 +28,22 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def sync_command(url: str, db: Path, token: str, *extra: str) -> list[str]:
+    """The command line of a sync run, its token in a private file beside the database."""
+    token_file = db.with_name("token")
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    return [
+        sys.executable,
+        "-m",
+        "importer",
+        "sync",
+        url,
+        "--db",
+        str(db),
+        "--token-file",
+        str(token_file),
+        *extra,
+    ]

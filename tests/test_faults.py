@@ -15,12 +15,12 @@ import re
 import resource
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import apsw
 import pytest
+from processes import sync_command
 from test_sync import check_database, serving
 
 import importer
@@ -141,27 +141,13 @@ def test_a_full_disk_stops_the_run_and_loses_nothing(tmp_path: Path) -> None:
     """The writer hits the file size limit (as it would a full disk) in the middle of a run."""
     server = make_server("plex", Library(LibrarySpec(seed=3, episodes=20_000)))
     db = tmp_path / "lib.db"
-    token = tmp_path / "token"
-    token.write_text(server.token)
-    token.chmod(0o600)
 
     def small_disk() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a dead process
         resource.setrlimit(resource.RLIMIT_FSIZE, (3 * MiB, 3 * MiB))
 
     with server.running_in_thread() as url:
-        cmd = [
-            sys.executable,
-            "-m",
-            "importer",
-            "sync",
-            url,
-            "--db",
-            str(db),
-            "--token-file",
-            str(token),
-            "-q",
-        ]
+        cmd = sync_command(url, db, server.token, "-q")
         full = subprocess.run(
             cmd, capture_output=True, text=True, preexec_fn=small_disk, check=False, timeout=120
         )

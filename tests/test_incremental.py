@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import apsw
 import pytest
+from processes import sync_command
 from test_sync import check_database, serving
 
 import importer
@@ -178,11 +178,8 @@ async def test_a_few_deletions_pass_the_guard(tmp_path: Path) -> None:
 def test_dry_run_lists_what_would_go_library_by_library(tmp_path: Path) -> None:
     server = make_server("plex", Library(LibrarySpec(seed=6, shows=5)))
     db = tmp_path / "lib.db"
-    token = tmp_path / "token"
-    token.write_text(server.token)
-    token.chmod(0o600)
     with server.running_in_thread() as url:
-        cli = [sys.executable, "-m", "importer", "sync", url, "--db", str(db), "--token-file", str(token)]
+        cli = sync_command(url, db, server.token)
         subprocess.run(cli, check=True, capture_output=True)
         (gone,) = server.apply_changes("delete", 1, seed=9)
         out = subprocess.run([*cli, "--dry-run"], capture_output=True, text=True, check=False)
@@ -199,22 +196,8 @@ def test_dry_run_lists_what_would_go_library_by_library(tmp_path: Path) -> None:
 def test_a_kill_during_a_sweep_loses_nothing(tmp_path: Path) -> None:
     server = make_server("jellyfin", Library(LibrarySpec(seed=12, shows=8)))
     db = tmp_path / "lib.db"
-    token = tmp_path / "token"
-    token.write_text(server.token)
-    token.chmod(0o600)
     with server.running_in_thread() as url:
-        cli = [
-            sys.executable,
-            "-m",
-            "importer",
-            "sync",
-            url,
-            "--db",
-            str(db),
-            "--token-file",
-            str(token),
-            "-q",
-        ]
+        cli = sync_command(url, db, server.token, "-q")
         subprocess.run(cli, check=True)
         server.apply_changes("delete", 3, seed=4)
         server.apply_changes("update", 3, seed=4)
