@@ -204,7 +204,7 @@ def sync(
         fail(exc)
         return
     if dry_run:
-        click.echo(format_gone(result))
+        click.echo(format_gone(result.libraries))
     for lib in result.libraries:
         if lib.status == "stopped":
             click.echo(f"importer: {lib.title}: {lib.reason}", err=True)

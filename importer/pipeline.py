@@ -31,7 +31,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from importer import errors
 from importer.cursor import cursor_path, read_cursor, write_cursor
@@ -40,6 +39,7 @@ from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
+from importer.targets import check_url, known_kind, select_libraries
 from importer.workers import WorkerPool, WriterSettings
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class Importer:
 
     async def run(self) -> SyncResult:
         started = time.monotonic()
-        _check_url(self.url)
+        check_url(self.url)
         self._task = asyncio.current_task()
         lock = DatabaseLock(self.db_path)
         lock.acquire()
@@ -221,7 +221,7 @@ class Importer:
             source, http = await self._connect()
             async with http:
                 server, libraries = await source.discover(http)
-                libraries = _select(libraries, self.options.libraries)
+                libraries = select_libraries(libraries, self.options.libraries)
                 results = [LibraryResult(lib.title, lib.source_id) for lib in libraries]
                 if libraries:
                     await self._import(source, http, server, libraries, results)
@@ -259,7 +259,7 @@ class Importer:
         opts = self.options
         # What the database and the cursor file record: never userinfo or a token parameter.
         shown_url = redact_url(self.url)
-        kind = opts.kind if opts.kind != "auto" else _known_kind(self.db_path, shown_url)
+        kind = opts.kind if opts.kind != "auto" else known_kind(self.db_path, shown_url)
         if kind != "auto":
             source = make_source(kind, shown_url)
         else:
@@ -707,19 +707,6 @@ def _cursor_written(future: concurrent.futures.Future[None]) -> None:
         log.warning("could not write the cursor file: %s", exc)
 
 
-def _check_url(url: str) -> None:
-    """The server URL: http(s), a host, an optional path; credentials go elsewhere."""
-    parts = urlsplit(url)
-    shown = redact_url(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.ConfigError(f"{shown!r} is not a server URL; give one like http://plex.lan:32400")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise errors.ConfigError(
-            f"give the server URL without a user, password or query ({shown}); the token goes in "
-            "--token-file or IMPORTER_TOKEN, where no other user of this machine can see it"
-        )
-
-
 def _gaps(committed: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
     """The ranges of [0, total) that no committed range covers."""
     gaps, at = [], 0
@@ -732,49 +719,10 @@ def _gaps(committed: list[tuple[int, int]], total: int) -> list[tuple[int, int]]
     return [(a, b) for a, b in gaps if a < b]
 
 
-def _known_kind(db_path: str, url: str) -> str:
-    """The kind of the server this database last synced from ``url``, or "auto": a nightly
-    run need not ask the server again what it is."""
-    if not Path(db_path).exists():
-        return "auto"
-    try:
-        from importer.store import connect
-
-        conn = connect(db_path, readonly=True)
-        try:
-            kind = conn.execute("SELECT kind FROM servers WHERE base_url = ?", (url,)).get
-        finally:
-            conn.close()
-    except errors.ImporterError:
-        return "auto"  # unreadable here: detection will do, and the writer reports real problems
-    return kind if isinstance(kind, str) else "auto"
-
-
 def _peak_rss_kb() -> int:
     import resource
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def _select(libraries: list[LibraryInfo], wanted: tuple[str, ...]) -> list[LibraryInfo]:
-    if not wanted:
-        return libraries
-    chosen = [
-        lib
-        for lib in libraries
-        if lib.source_id in wanted or lib.title.casefold() in {w.casefold() for w in wanted}
-    ]
-    missing = [
-        w
-        for w in wanted
-        if not any(w in (lib.source_id,) or w.casefold() == lib.title.casefold() for lib in libraries)
-    ]
-    if missing:
-        names = ", ".join(f"{lib.title!r} ({lib.source_id})" for lib in libraries) or "none"
-        raise errors.ConfigError(
-            f"no TV library named {', '.join(map(repr, missing))}; the server has: {names}"
-        )
-    return chosen
 
 
 def _error(name: str, message: str) -> errors.ImporterError:

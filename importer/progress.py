@@ -634,14 +634,20 @@ def _library_text(lib: _LibraryLike) -> str:
     return text
 
 
-def format_gone(result: SummaryLike) -> str:
+class _GoneLike(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def gone(self) -> Mapping[str, Sequence[tuple[str, str]]]: ...
+
+
+def format_gone(libraries: Sequence[_GoneLike]) -> str:
     """What a sweep would delete (``--dry-run``), library by library, one item per line."""
     lines = []
-    for lib in result.libraries:
-        gone = getattr(lib, "gone", {})
-        total = sum(len(items) for items in gone.values())
+    for lib in libraries:
+        total = sum(len(items) for items in lib.gone.values())
         lines.append(f"{lib.title}: {total:,} item{'s' if total != 1 else ''} would be deleted")
-        for stream, items in gone.items():
+        for stream, items in lib.gone.items():
             lines += [f"  {stream[:-1]} {source_id}: {name}" for source_id, name in items]
     return "\n".join(lines)
 
