@@ -132,7 +132,7 @@ def cli() -> None:
     is_flag=True,
     help="Let a sweep delete more than 10% (and more than 50 rows) of a library.",
 )
-@click.option("--dry-run", is_flag=True, help="Delete nothing; list what a sweep would delete.")
+@click.option("--dry-run", is_flag=True, help="Sync, but delete nothing: list what a sweep would delete.")
 @click.option(
     "--verify-after",
     "verify_after_days",
