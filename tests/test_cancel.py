@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from processes import group_alive
+from processes import group_alive, sync_command
 from test_sync import check_database, child_pids, run_sync, serving
 
 import importer
@@ -38,20 +38,7 @@ def episodes_in(db: Path) -> int:
 
 def start_cli(url: str, db: Path, token: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "importer",
-            "sync",
-            url,
-            "--db",
-            str(db),
-            "--kind",
-            "plex",
-            "--concurrency",
-            "1",
-        ],
-        env={**os.environ, "IMPORTER_TOKEN": token},
+        sync_command(url, db, token, "--kind", "plex", "--concurrency", "1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

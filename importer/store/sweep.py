@@ -44,8 +44,14 @@ def sweep(
 ) -> SweepResult:
     """Delete the library's rows of each stream in ``listings`` (complete listings only)
     that the listing did not name, unless the guard or ``dry_run`` holds them back."""
+    stored = {stream: writer.stored_count(library_id, stream) for stream in STREAM_TABLES}
+    # A listing names stored rows only: as many as are stored means none is missing, and
+    # the end of a full import need not scan a million ids to learn it.
     result = SweepResult(
-        {stream: writer.unlisted(library_id, stream, listed) for stream, listed in listings.items()}
+        {
+            stream: writer.unlisted(library_id, stream, listed) if listed.count != stored[stream] else []
+            for stream, listed in listings.items()
+        }
     )
     gone = result.gone_count
     if gone == 0:
@@ -53,10 +59,10 @@ def sweep(
     if dry_run:
         result.held_back = "dry run"
         return result
-    stored = sum(writer.stored_count(library_id, stream) for stream in STREAM_TABLES)
-    if gone > MASS_DELETE_ROWS and gone > MASS_DELETE_SHARE * stored and not allow_mass_delete:
+    total = sum(stored.values())
+    if gone > MASS_DELETE_ROWS and gone > MASS_DELETE_SHARE * total and not allow_mass_delete:
         result.held_back = (
-            f"the server no longer lists {gone:,} of the {stored:,} items stored for this library "
+            f"the server no longer lists {gone:,} of the {total:,} items stored for this library "
             f"({_breakdown(result)}); nothing was deleted. If that is right, check the list with "
             "--dry-run, then run again with --allow-mass-delete"
         )
