@@ -4,7 +4,8 @@
     result = await importer.sync("http://plex:32400", "library.db", token=token)
 
 ``sync`` runs inside the caller's event loop without blocking it: decoding and
-writing happen in worker processes.
+writing happen in worker processes. The library API is what ``__all__`` names (the
+README's "As a library" shows each); errors are in :mod:`importer.errors`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,31 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from importer.pipeline import Importer, SyncOptions, SyncResult, sync
+    from importer.pipeline import Importer, SyncOptions, sync
+    from importer.progress import ProgressEvent
+    from importer.results import LibraryResult, SyncResult
 
-__all__ = ["Importer", "SyncOptions", "SyncResult", "__version__", "sync"]
+__all__ = ["Importer", "LibraryResult", "ProgressEvent", "SyncOptions", "SyncResult", "__version__", "sync"]
+
+_LAZY = {
+    "Importer": "importer.pipeline",
+    "SyncOptions": "importer.pipeline",
+    "sync": "importer.pipeline",
+    "LibraryResult": "importer.results",
+    "SyncResult": "importer.results",
+    "ProgressEvent": "importer.progress",
+}
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that worker processes importing importer.workers stay light.
-    if name in ("sync", "Importer", "SyncOptions", "SyncResult"):
-        from importer import pipeline
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'importer' has no attribute {name!r}")
+    import importlib
 
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'importer' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

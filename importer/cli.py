@@ -24,7 +24,8 @@ import click
 from importer.errors import ConfigError, ImporterError
 
 if TYPE_CHECKING:
-    from importer.pipeline import Importer, SyncResult
+    from importer.pipeline import Importer
+    from importer.results import SyncResult
 
 T = TypeVar("T")
 
@@ -182,8 +183,10 @@ def sync(
             f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: "
             f"it may be a token). The token goes in --token-file FILE or ${TOKEN_ENV}."
         )
+    from importer.model import RunStatus
     from importer.pipeline import Importer, SyncOptions
-    from importer.progress import Progress, format_gone, format_summary
+    from importer.progress import Progress
+    from importer.results import format_gone, format_summary
 
     try:
         token = read_token(token_file)
@@ -206,7 +209,7 @@ def sync(
     if dry_run:
         click.echo(format_gone(result.libraries))
     for lib in result.libraries:
-        if lib.status == "stopped":
+        if lib.status is RunStatus.STOPPED:
             click.echo(f"importer: {lib.title}: {lib.reason}", err=True)
     if not quiet:
         click.echo(format_summary(result, as_json=progress == "json"))
@@ -240,7 +243,8 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
     """Start an emulated server with a generated library and import it into --db."""
     from importer.emulator import Controls, LibrarySpec, make_server
     from importer.pipeline import sync as run_sync
-    from importer.progress import Progress, format_summary
+    from importer.progress import Progress
+    from importer.results import format_summary
 
     server = make_server(kind, LibrarySpec(seed=seed, shows=shows), controls=Controls(latency_ms=latency_ms))
     with server.running_in_thread() as url:

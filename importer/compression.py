@@ -1,5 +1,8 @@
 """Compressed bodies, inflated within limits: one place, used wherever a body is opened.
 
+Both live here, so that each process has one place that inflates: the decoder its
+pages, the main process its discovery documents (and a peek at a page's first bytes).
+
 A listing page is at most a few MiB of JSON and compresses 6-12x. A body that inflates
 past ``MAX_INFLATED`` bytes, or more than ``MAX_RATIO`` times its own size, is not a page
 but a compression bomb (or a misconfigured proxy): it is refused before it can take the
@@ -20,8 +23,12 @@ GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
 def inflate(
-    body: bytes, encoding: str | None, *, what: str = "the response", max_size: int = MAX_INFLATED
-) -> bytes:
+    body: bytes | memoryview,
+    encoding: str | None,
+    *,
+    what: str = "the response",
+    max_size: int = MAX_INFLATED,
+) -> bytes | memoryview:
     """``body`` with its Content-Encoding (gzip, deflate, or none) undone, within limits."""
     encoding = (encoding or "identity").strip().lower()
     if encoding == "identity":
@@ -55,3 +62,15 @@ def inflate(
             f"{what}: the compressed body ends early; retry, and if it persists connect without a proxy"
         )
     return out
+
+
+def peek(body: bytes, encoding: str | None, size: int) -> bytes:
+    """The first ``size`` bytes of ``body`` as inflated (b"" when they cannot be): enough to
+    tell JSON from a login page without inflating the rest."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return body[:size]
+    try:
+        return zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(body[:256], size)
+    except zlib.error:
+        return b""  # the worker will report a corrupt body

@@ -6,13 +6,13 @@ rewritten (temporary file, fsync, rename, fsync of the folder), so it is never a
 the rows it describes; a crash in between leaves it one commit behind, which costs a
 refetch, never a lost page. When the two disagree the database wins.
 
-Format (version 1)::
+Format (version 2; :class:`Cursor`)::
 
     {
-      "version": 1,
+      "version": 2,
       "database": "/path/library.db",
       "server": {"kind": "plex", "machine_id": "...", "base_url": "http://..."},
-      "watermark_candidate": 1764170000,   # the server's clock when the run started
+      "server_clock": 1764170000,          # the server's clock when the run started
       "committed_at": 1764170042,
       "libraries": {
         "<library source_id>": {
@@ -20,40 +20,69 @@ Format (version 1)::
           "run_id": 7,
           "mode": "full",                  # or "incremental"
           "streams": {
-            "episodes": {"listing": 1, "total": 5000, "committed": [[0, 3000], [4000, 5000]]},
+            "episodes": {"listing": 1, "kind": "full", "total": 5000,
+                         "committed": [[0, 3000], [4000, 5000]], "leaf_total": 0},
             ...
           }
         }
       }
     }
 
-``committed`` holds the item ranges (offsets in the listing) whose rows are committed; a
-resumed run fetches only the rest, if the server's counts have not changed meanwhile.
+``committed`` holds the item ranges (offsets in the listing) whose rows are committed
+(``importer.model.StreamProgress``); a resumed run fetches only the rest, if the server's
+counts have not changed meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from importer.crashpoints import crash_point
 from importer.errors import CursorError
+from importer.model import LibraryProgress, RunMode
 
-VERSION = 1
+VERSION = 2
 _ADVICE = "delete it: the database holds the truth, and the next run rewrites the file"
+
+
+class CursorServer(msgspec.Struct, frozen=True):
+    kind: str
+    machine_id: str
+    base_url: str
+
+
+class CursorLibrary(msgspec.Struct):
+    title: str
+    run_id: int
+    mode: RunMode
+    streams: LibraryProgress
+
+
+class Cursor(msgspec.Struct, kw_only=True):
+    version: int = VERSION
+    database: str
+    server: CursorServer
+    server_clock: float | None
+    committed_at: int
+    libraries: dict[str, CursorLibrary]  # by the library's source id
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(Cursor).decode
 
 
 def cursor_path(db_path: str) -> Path:
     return Path(f"{db_path}.cursor")
 
 
-def write_cursor(path: Path, data: dict[str, Any]) -> None:
+def write_cursor(path: Path, cursor: Cursor) -> None:
     """Replace the cursor file atomically: a reader sees the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
-    body = json.dumps({"version": VERSION, **data}, indent=1, sort_keys=True).encode()
+    body = msgspec.json.format(_encode(cursor), indent=1)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, body)
@@ -71,14 +100,18 @@ def write_cursor(path: Path, data: dict[str, Any]) -> None:
     crash_point("after_cursor")
 
 
-def read_cursor(path: Path) -> dict[str, Any] | None:
+def read_cursor(path: Path) -> Cursor | None:
     """The cursor file's content, None when there is none."""
     try:
-        data = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise CursorError(f"the cursor file {path} is unreadable ({exc}); {_ADVICE}") from exc
-    if not isinstance(data, dict) or data.get("version") != VERSION:
-        raise CursorError(f"the cursor file {path} has an unknown format; {_ADVICE}")
-    return data
+    try:
+        version = msgspec.json.decode(data, type=dict[str, object]).get("version")
+        if version != VERSION:
+            raise CursorError(f"the cursor file {path} has an unknown format (version {version}); {_ADVICE}")
+        return _decode(data)
+    except msgspec.DecodeError as exc:
+        raise CursorError(f"the cursor file {path} is unreadable ({exc}); {_ADVICE}") from exc

@@ -12,9 +12,9 @@ What it guarantees to the pipeline:
   never 400/401/403/404.
 - **errors mapped at the boundary** to :mod:`importer.errors`; every message names the URL
   without its token (:func:`redact_url`) and says what to do next.
-- **no CPU work on the loop**: bodies stay as they came off the wire (``auto_decompress``
-  is off); :meth:`FetchedPage.decompressed` / :func:`decompress_body` are meant for the
-  worker processes. Compression is asked for only off loopback, where it pays.
+- **no CPU work on the loop**: page bodies stay as they came off the wire
+  (``auto_decompress`` is off): the decoder process inflates them. Compression is asked
+  for only off loopback, where it pays.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import logging
 import random
 import re
 import time
-import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ import msgspec
 from yarl import URL
 
 from importer import __version__
-from importer.compression import MAX_INFLATED, inflate
+from importer.compression import inflate, peek
 from importer.errors import (
     AuthError,
     NotFoundError,
@@ -48,7 +47,7 @@ from importer.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from importer.sources.base import PageRequest
+from importer.model import PageRequest
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ __all__ = [
     "HttpStats",
     "RetryPolicy",
     "Timeouts",
-    "decompress_body",
     "is_loopback",
     "parse_retry_after",
     "redact_url",
@@ -336,17 +334,6 @@ class FetchedPage(msgspec.Struct, frozen=True, gc=False):
     server_date: float | None  # the response's Date header, unix seconds
     attempts: int = 1
 
-    def decompressed(self, max_size: int = MAX_INFLATED) -> bytes:
-        """The body decompressed (CPU work: call this in a worker, not on the event loop)."""
-        return decompress_body(self.body, self.content_encoding, max_size=max_size, url=self.url)
-
-
-def decompress_body(
-    body: bytes, content_encoding: str | None, *, max_size: int = MAX_INFLATED, url: str = ""
-) -> bytes:
-    """Undo ``Content-Encoding`` gzip/deflate within limits (see :mod:`importer.compression`)."""
-    return inflate(body, content_encoding, what=url or "the response", max_size=max_size)
-
 
 @dataclass
 class HttpStats:
@@ -396,13 +383,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _looks_like_markup(body: bytes, content_encoding: str | None) -> bool:
-    head = body[:256]
-    if content_encoding and content_encoding.lower() in ("gzip", "x-gzip", "deflate"):
-        try:  # a few bytes of inflate are cheap enough for the loop
-            head = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(head, 64)
-        except zlib.error:
-            return False  # the worker will report a corrupt body
-    return head.lstrip()[:1] == b"<"
+    # a peek at the first bytes is cheap enough for the loop; the worker inflates the rest
+    return peek(body, content_encoding, 64).lstrip()[:1] == b"<"
 
 
 # ------------------------------------------------------------------ the client
@@ -491,7 +473,8 @@ class HttpClient:
     ) -> bytes:
         """GET a small (discovery) document and return its decompressed body."""
         page = await self._get(path, params or {}, headers or {})
-        return page.decompressed()
+        # small documents: the one place bodies are inflated in the main process
+        return bytes(inflate(page.body, page.content_encoding, what=page.url))
 
     async def fetch(self, request: PageRequest) -> FetchedPage:
         """GET one page; the body stays compressed if it came so (decompress it in a worker)."""

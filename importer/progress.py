@@ -1,4 +1,4 @@
-"""Progress events, their renderers on stderr, and the one-line run summary for stdout.
+"""Progress events and their renderers on stderr (the run's summary: ``importer.results``).
 
 The pipeline feeds a :class:`Progress` tracker (``set_total``, ``advance``, ``finish``...);
 the tracker counts, computes a smoothed rate and an ETA, and hands :class:`ProgressEvent`
@@ -42,29 +42,26 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 import msgspec
 
+from importer.model import STREAMS, StreamKind
+from importer.results import format_seconds
+
+_STREAM_NAMES = frozenset(STREAMS)
+
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-__all__ = [
-    "Progress",
-    "ProgressEvent",
-    "Renderer",
-    "format_summary",
-    "make_renderer",
-    "summary_dict",
-]
+__all__ = ["Progress", "ProgressEvent", "Renderer", "make_renderer"]
 
 EventKind = Literal["start", "stream", "library_done", "done", "error"]
 Mode = Literal["auto", "bar", "plain", "json", "none"]
 MODES: tuple[str, ...] = ("auto", "bar", "plain", "json", "none")
-STREAM_ORDER: tuple[str, ...] = ("shows", "seasons", "episodes")
 
 #: time constant of the rate's exponential smoothing (seconds)
 RATE_TAU = 5.0
@@ -539,7 +536,7 @@ class Progress:
 
 def _stream_order(item: tuple[tuple[str, str], _Counter]) -> tuple[str, int]:
     (library, stream), _ = item
-    return library, STREAM_ORDER.index(stream) if stream in STREAM_ORDER else len(STREAM_ORDER)
+    return library, STREAMS.index(StreamKind(stream)) if stream in _STREAM_NAMES else len(STREAMS)
 
 
 # ------------------------------------------------------------------ formatting
@@ -553,141 +550,3 @@ def _clock(seconds: float | None) -> str:
     hours, rest = divmod(s, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def format_seconds(seconds: float) -> str:
-    """``0.42 s``, ``1.2 s``, ``2 min 05 s``, ``1 h 02 min``: for summaries."""
-    if seconds < 1:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    s = round(seconds)
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
-def format_bytes(n: int) -> str:
-    """Decimal units, as network tools count: ``512 B``, ``812 kB``, ``4.1 MB``, ``1.20 GB``."""
-    if n < 1000:
-        return f"{n} B"
-    if n < 1_000_000:
-        return f"{n / 1000:.0f} kB"
-    if n < 1_000_000_000:
-        return f"{n / 1e6:.1f} MB"
-    return f"{n / 1e9:.2f} GB"
-
-
-class _ServerLike(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-
-
-class _LibraryLike(Protocol):
-    @property
-    def title(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def totals(self) -> Mapping[str, int]: ...
-    @property
-    def written(self) -> int: ...
-    @property
-    def unchanged(self) -> int: ...
-    @property
-    def deleted(self) -> int: ...
-    @property
-    def mode(self) -> str: ...
-    @property
-    def reason(self) -> str | None: ...
-
-
-class SummaryLike(Protocol):
-    """What :func:`format_summary` reads (``importer.pipeline.SyncResult`` fits)."""
-
-    @property
-    def server(self) -> _ServerLike: ...
-    @property
-    def libraries(self) -> Sequence[_LibraryLike]: ...
-    @property
-    def requests(self) -> int: ...
-    @property
-    def bytes(self) -> int: ...
-    @property
-    def seconds(self) -> float: ...
-    @property
-    def exit_code(self) -> int: ...
-
-
-def _library_text(lib: _LibraryLike) -> str:
-    episodes = lib.totals.get("episodes", 0)
-    counts = f"{lib.written:,} written, {lib.unchanged:,} unchanged" + (
-        f", {lib.deleted:,} deleted" if lib.deleted else ""
-    )
-    if lib.mode != "full":
-        counts = f"{lib.mode}: {counts}"
-    text = f"{lib.title} {episodes:,} episodes ({counts})"
-    if lib.status not in ("done", "ok"):
-        text += f" {lib.status}" + (f": {lib.reason}" if lib.reason else "")
-    return text
-
-
-class _GoneLike(Protocol):
-    @property
-    def title(self) -> str: ...
-    @property
-    def gone(self) -> Mapping[str, Sequence[tuple[str, str]]]: ...
-
-
-def format_gone(libraries: Sequence[_GoneLike]) -> str:
-    """What a sweep would delete (``--dry-run``), library by library, one item per line."""
-    lines = []
-    for lib in libraries:
-        total = sum(len(items) for items in lib.gone.values())
-        lines.append(f"{lib.title}: {total:,} item{'s' if total != 1 else ''} would be deleted")
-        for stream, items in lib.gone.items():
-            lines += [f"  {stream[:-1]} {source_id}: {name}" for source_id, name in items]
-    return "\n".join(lines)
-
-
-def summary_dict(result: SummaryLike) -> dict[str, Any]:
-    """The run summary as plain data (stable keys), for ``--progress json`` and the library API."""
-    return {
-        "kind": result.server.kind,
-        "server": result.server.name,
-        "libraries": [
-            {
-                "title": lib.title,
-                "status": lib.status,
-                "mode": lib.mode,
-                "shows": lib.totals.get("shows", 0),
-                "seasons": lib.totals.get("seasons", 0),
-                "episodes": lib.totals.get("episodes", 0),
-                "written": lib.written,
-                "unchanged": lib.unchanged,
-                "deleted": lib.deleted,
-                "reason": lib.reason,
-            }
-            for lib in result.libraries
-        ],
-        "seconds": round(result.seconds, 3),
-        "requests": result.requests,
-        "bytes": result.bytes,
-        "exit_code": result.exit_code,
-    }
-
-
-def format_summary(result: SummaryLike, *, as_json: bool = False) -> str:
-    """The one-line run summary for stdout, e.g.
-    ``plex "My Server": TV Shows 5,000 episodes (5,000 written, 0 unchanged) in 1.2 s, 9 requests, 4.1 MB``;
-    with ``as_json`` the same as one JSON object."""
-    if as_json:
-        return msgspec.json.encode(summary_dict(result)).decode()
-    libraries = "; ".join(_library_text(lib) for lib in result.libraries) or "no TV libraries"
-    server = msgspec.json.encode(result.server.name).decode()  # quoted, escapes and all
-    return (
-        f"{result.server.kind} {server}: {libraries} in {format_seconds(result.seconds)}, "
-        f"{result.requests:,} request{'s' if result.requests != 1 else ''}, {format_bytes(result.bytes)}"
-    )

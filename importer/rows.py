@@ -27,3 +27,6 @@ MEDIA_FILE_COLUMNS = (
 )  # fmt: skip
 
 Row = tuple[Any, ...]
+
+ETAG = -1  # the etag is the last column of shows, seasons and episodes rows
+assert SHOW_COLUMNS[ETAG] == SEASON_COLUMNS[ETAG] == EPISODE_COLUMNS[ETAG] == "etag"

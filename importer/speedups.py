@@ -10,6 +10,8 @@ What is here, and why (profiles: bench/README.md, "Native hot path"):
   tuples, file rows and etags, the per-item loop of the decoder process;
 * ``content_etag``: the change detector of rows whose server sends no etag;
 * ``parse_timestamp``: Jellyfin's ISO 8601 dates with 7 fractional digits.
+
+``plex_external_ids`` is the twin's alone (shows are few: not worth compiling).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 
 from importer import _purepy
+from importer._purepy import plex_external_ids
 
 IMPLEMENTATION: str
 if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
@@ -44,6 +47,7 @@ __all__ = [
     "jellyfin_episode_rows",
     "parse_timestamp",
     "plex_episode_rows",
+    "plex_external_ids",
     "pure",
 ]
 

@@ -1,14 +1,13 @@
-"""What a run is pointed at: the server URL, its kind when already known, and the
-libraries asked for; each refused with a message that says what to give instead."""
+"""What a run is pointed at: the server URL and the libraries asked for; each refused
+with a message that says what to give instead."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from importer import errors
 from importer.http import redact_url
-from importer.sources.base import LibraryInfo
+from importer.model import LibraryInfo
 
 
 def check_url(url: str) -> None:
@@ -22,24 +21,6 @@ def check_url(url: str) -> None:
             f"give the server URL without a user, password or query ({shown}); the token goes in "
             "--token-file or IMPORTER_TOKEN, where no other user of this machine can see it"
         )
-
-
-def known_kind(db_path: str, url: str) -> str:
-    """The kind of the server this database last synced from ``url``, or "auto": a nightly
-    run need not ask the server again what it is."""
-    if not Path(db_path).exists():
-        return "auto"
-    try:
-        from importer.store import connect
-
-        conn = connect(db_path, readonly=True)
-        try:
-            kind = conn.execute("SELECT kind FROM servers WHERE base_url = ?", (url,)).get
-        finally:
-            conn.close()
-    except errors.ImporterError:
-        return "auto"  # unreadable here: detection will do, and the writer reports real problems
-    return kind if isinstance(kind, str) else "auto"
 
 
 def select_libraries(libraries: list[LibraryInfo], wanted: tuple[str, ...]) -> list[LibraryInfo]:

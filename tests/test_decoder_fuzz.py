@@ -18,22 +18,24 @@ from hypothesis import strategies as st
 from reference_data import PLEX
 
 from importer.errors import DecodeError
+from importer.model import STREAMS, ListingKind, StreamKind
 from importer.sources import decode_page
-from importer.sources.base import STREAMS, DecodedPage, StreamKind
+from importer.sources.base import DecodedPage
 
 Path_ = tuple[str | int, ...]
+FULL = ListingKind.FULL
 
 
-def _plex_pages() -> list[tuple[str, StreamKind, bytes]]:
+def _plex_pages() -> list[tuple[str, StreamKind, ListingKind, bytes]]:
     fixtures = PLEX / "fixtures"
     return [
-        ("plex", "shows", (fixtures / "plex-api-rs-tv_library.json").read_bytes()),
-        ("plex", "seasons", (fixtures / "plex-api-rs-tv_seasons.json").read_bytes()),
-        ("plex", "episodes", (fixtures / "plex-api-rs-tv_episodes.json").read_bytes()),
+        ("plex", StreamKind.SHOWS, FULL, (fixtures / "plex-api-rs-tv_library.json").read_bytes()),
+        ("plex", StreamKind.SEASONS, FULL, (fixtures / "plex-api-rs-tv_seasons.json").read_bytes()),
+        ("plex", StreamKind.EPISODES, FULL, (fixtures / "plex-api-rs-tv_episodes.json").read_bytes()),
     ]
 
 
-def _emulated_pages(kind: str) -> list[tuple[str, StreamKind, bytes]]:
+def _emulated_pages(kind: str) -> list[tuple[str, StreamKind, ListingKind, bytes]]:
     from importer.emulator import Library, LibrarySpec, make_server
     from importer.sources import make_source
 
@@ -42,15 +44,16 @@ def _emulated_pages(kind: str) -> list[tuple[str, StreamKind, bytes]]:
     pages = []
     with server.running_in_thread() as url:
         headers = source.auth_headers(server.token)
-        from importer.sources.base import LibraryInfo
+        from importer.model import LibraryInfo
 
         library = LibraryInfo(server.folders[0].id, "TV")  # type: ignore[attr-defined]
         for stream in STREAMS:
-            request = source.page_request(library, stream, 0, 40, with_total=True)
-            answer = requests.get(url + request.path, params=dict(request.params),
-                                  headers={**headers, **request.headers}, timeout=30)  # fmt: skip
-            answer.raise_for_status()
-            pages.append((kind, stream, answer.content))
+            for listing in (ListingKind.FULL, ListingKind.IDS):
+                request = source.page_request(library, stream, listing, 0, 40, with_total=True)
+                answer = requests.get(url + request.path, params=dict(request.params),
+                                      headers={**headers, **request.headers}, timeout=30)  # fmt: skip
+                answer.raise_for_status()
+                pages.append((kind, stream, listing, answer.content))
     return pages
 
 
@@ -95,25 +98,27 @@ hostile = st.recursive(
 )
 
 
-def _decodes_or_refuses(kind: str, stream: StreamKind, body: bytes) -> None:
+def _decodes_or_refuses(kind: str, stream: StreamKind, listing: ListingKind, body: bytes) -> None:
     try:
-        page = decode_page(kind, stream, body, "7", with_total=True)
+        page = decode_page(kind, stream, body, "7", listing=listing, with_total=True)
     except DecodeError:
         return
     assert isinstance(page, DecodedPage)
     assert page.count >= 0 and all(isinstance(i, str) for i in page.ids)
 
 
-@pytest.mark.parametrize(("kind", "stream", "body"), PAGES, ids=[f"{k}-{s}" for k, s, _ in PAGES])
-def test_the_unchanged_pages_decode(kind: str, stream: StreamKind, body: bytes) -> None:
-    page = decode_page(kind, stream, body, "7", with_total=True)
+@pytest.mark.parametrize(
+    ("kind", "stream", "listing", "body"), PAGES, ids=[f"{k}-{s}-{li}" for k, s, li, _ in PAGES]
+)
+def test_the_unchanged_pages_decode(kind: str, stream: StreamKind, listing: ListingKind, body: bytes) -> None:
+    page = decode_page(kind, stream, body, "7", listing=listing, with_total=True)
     assert page.count > 0 and len(page.ids) == page.count
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), value=hostile, drop=st.booleans())
 def test_a_changed_value_anywhere_decodes_or_is_refused(data: st.DataObject, value: Any, drop: bool) -> None:
-    kind, stream, body = data.draw(st.sampled_from(PAGES), label="page")
+    kind, stream, listing, body = data.draw(st.sampled_from(PAGES), label="page")
     tree = json.loads(body)
     paths = list(_paths(tree))
     path = data.draw(st.sampled_from(paths), label="path")
@@ -122,13 +127,13 @@ def test_a_changed_value_anywhere_decodes_or_is_refused(data: st.DataObject, val
         text = json.dumps(changed, ensure_ascii=False)
     except ValueError:
         return
-    _decodes_or_refuses(kind, stream, text.encode("utf-8", "surrogatepass"))
+    _decodes_or_refuses(kind, stream, listing, text.encode("utf-8", "surrogatepass"))
 
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), junk=st.binary(max_size=16))
 def test_damaged_bytes_decode_or_are_refused(data: st.DataObject, junk: bytes) -> None:
-    kind, stream, body = data.draw(st.sampled_from(PAGES), label="page")
+    kind, stream, listing, body = data.draw(st.sampled_from(PAGES), label="page")
     cut = data.draw(st.integers(0, len(body)), label="at")
     how = data.draw(st.sampled_from(["truncate", "insert", "overwrite"]), label="how")
     if how == "truncate":
@@ -137,7 +142,7 @@ def test_damaged_bytes_decode_or_are_refused(data: st.DataObject, junk: bytes) -
         damaged = body[:cut] + junk + body[cut:]
     else:
         damaged = body[:cut] + junk + body[cut + len(junk) :]
-    _decodes_or_refuses(kind, stream, damaged)
+    _decodes_or_refuses(kind, stream, listing, damaged)
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,18 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
-from importer.progress import (
-    JsonRenderer,
-    Progress,
-    ProgressEvent,
+from importer.model import RunMode, RunStatus, ServerInfo
+from importer.progress import JsonRenderer, Progress, ProgressEvent, make_renderer
+from importer.results import (
+    LibraryResult,
+    SyncResult,
     format_bytes,
     format_seconds,
     format_summary,
-    make_renderer,
     summary_dict,
 )
 
@@ -217,48 +217,43 @@ def test_renderer_instance_is_used() -> None:
 # ------------------------------------------------------------------ the summary
 
 
-@dataclass(frozen=True)
-class Server:
-    kind: str = "plex"
-    name: str = "My Server"
+SERVER = ServerInfo("plex", "m1", "My Server", "1.41", "http://plex")
 
 
-@dataclass
-class Lib:
-    title: str = "TV Shows"
-    status: str = "done"
-    totals: dict[str, int] = field(default_factory=lambda: {"shows": 50, "seasons": 200, "episodes": 5000})
-    written: int = 5000
-    unchanged: int = 0
-    reason: str | None = None
-    deleted: int = 0
-    mode: str = "full"
+def lib(
+    title: str = "TV Shows",
+    status: RunStatus = RunStatus.DONE,
+    totals: dict[str, int] | None = None,
+    written: int = 5000,
+    unchanged: int = 0,
+    reason: str | None = None,
+    deleted: int = 0,
+    mode: RunMode = RunMode.FULL,
+) -> LibraryResult:
+    totals = {"shows": 50, "seasons": 200, "episodes": 5000} if totals is None else totals
+    return LibraryResult(title, "1", status, mode, totals, written, unchanged, deleted, reason=reason)
 
 
-@dataclass
-class Result:
-    server: Server = field(default_factory=Server)
-    libraries: list[Lib] = field(default_factory=lambda: [Lib()])
-    requests: int = 9
-    bytes: int = 4_100_000
-    seconds: float = 1.2
-    exit_code: int = 0
+def result(libraries: list[LibraryResult] | None = None, **fields: Any) -> SyncResult:
+    values: dict[str, Any] = {"requests": 9, "bytes": 4_100_000, "seconds": 1.2, "commits": 2} | fields
+    return SyncResult(SERVER, [lib()] if libraries is None else libraries, **values)
 
 
 def test_format_summary() -> None:
-    assert format_summary(Result()) == (
+    assert format_summary(result()) == (
         'plex "My Server": TV Shows 5,000 episodes (5,000 written, 0 unchanged) in 1.2 s, 9 requests, 4.1 MB'
     )
-    two = Result(
-        libraries=[
-            Lib(),
-            Lib("Anime", "incomplete", {"episodes": 300}, 10, 290, "the library kept changing"),
-            Lib("Kids", "done", {"episodes": 40}, 2, 0, None, 3, "incremental"),
+    two = result(
+        [
+            lib(),
+            lib("Anime", RunStatus.INCOMPLETE, {"episodes": 300}, 10, 290, "the library kept changing"),
+            lib("Kids", RunStatus.DONE, {"episodes": 40}, 2, 0, None, 3, RunMode.INCREMENTAL),
         ],
         requests=1,
         bytes=812_000,
         seconds=125,
     )
+    assert two.exit_code == 75  # the worst library's
     assert format_summary(two) == (
         'plex "My Server": TV Shows 5,000 episodes (5,000 written, 0 unchanged); '
         "Anime 300 episodes (10 written, 290 unchanged) incomplete: the library kept changing; "
@@ -267,21 +262,22 @@ def test_format_summary() -> None:
 
 
 def test_format_summary_json() -> None:
-    data = json.loads(format_summary(Result(exit_code=75), as_json=True))
-    assert data == summary_dict(Result(exit_code=75))
+    stopped = result([lib(status=RunStatus.STOPPED)])
+    data = json.loads(format_summary(stopped, as_json=True))
+    assert data == summary_dict(stopped)
     assert data == {
         "kind": "plex",
         "server": "My Server",
         "libraries": [
             {
-                "title": "TV Shows", "status": "done", "mode": "full", "shows": 50, "seasons": 200,
+                "title": "TV Shows", "status": "stopped", "mode": "full", "shows": 50, "seasons": 200,
                 "episodes": 5000, "written": 5000, "unchanged": 0, "deleted": 0, "reason": None,
             }
         ],
         "seconds": 1.2,
         "requests": 9,
         "bytes": 4_100_000,
-        "exit_code": 75,
+        "exit_code": 3,
     }  # fmt: skip
 
 

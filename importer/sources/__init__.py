@@ -6,7 +6,8 @@ Importing this package is cheap (msgspec, xxhash; no aiohttp): decode workers im
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable
 
 from importer.errors import (
     AuthError,
@@ -16,15 +17,17 @@ from importer.errors import (
     ServerError,
     UnexpectedResponse,
 )
+from importer.model import STREAMS, ListingKind, StreamKind
 from importer.sources import jellyfin, plex
-from importer.sources.base import DecodedPage, HttpGet, Source, StreamKind
+from importer.sources.base import DecodedPage, HttpGet, Source
+from importer.sources.common import JSON
 from importer.sources.idlists import decode_id_page
 from importer.sources.jellyfin import EmbySource, JellyfinSource
 from importer.sources.plex import PlexSource
 
 KINDS = ("plex", "jellyfin", "emby")
 
-__all__ = ["KINDS", "DecodedPage", "Source", "decode_page", "detect_kind", "detect_source", "make_source"]
+__all__ = ["KINDS", "DecodedPage", "Source", "decode_page", "detect_source", "make_source"]
 
 
 def make_source(kind: str, base_url: str = "", *, client_id: str | None = None) -> Source:
@@ -42,13 +45,13 @@ def make_source(kind: str, base_url: str = "", *, client_id: str | None = None) 
 def decode_page(
     kind: str,
     stream: StreamKind,
-    body: bytes,
+    body: bytes | memoryview,
     library_source_id: str,
     *,
+    listing: ListingKind = ListingKind.FULL,
     with_total: bool = True,
-    ids_only: bool = False,
 ) -> DecodedPage:
-    """Rows of one page (runs in a worker). ``body`` may still be gzip-compressed.
+    """Rows of one page (runs in a worker; ``body`` is inflated already).
 
     ``with_total`` should repeat the page request's: a Jellyfin/Emby page requested without
     it carries the page length where the total would be, and False turns that into
@@ -58,20 +61,17 @@ def decode_page(
     ``offset`` is -1 when the page does not state it (Emby always, Plex when the container
     has no ``offset``): the offset is then the one requested.
 
-    ``ids_only``: a page of an id-only listing (``Source.page_request(ids_only=True)``).
+    ``listing`` repeats the request's: an ids page (Jellyfin, Emby) has ids and etags and
+    no rows; a count page is decoded as the listing it counts.
 
     Raises DecodeError for anything but the documented shape."""
-    if ids_only and kind in ("jellyfin", "emby"):
-        return decode_id_page(body, stream, library_source_id, with_total)
+    if stream not in STREAMS or kind not in KINDS:
+        raise ValueError(f"no decoder for {kind!r} / {stream!r}")
     if kind == "plex":
-        decode = plex.DECODERS.get(stream)
-        if decode is not None:
-            return decode(body, library_source_id)
-    elif kind in ("jellyfin", "emby"):
-        decode_mb = jellyfin.DECODERS.get(stream)
-        if decode_mb is not None:
-            return decode_mb(body, library_source_id, with_total)
-    raise ValueError(f"no decoder for {kind!r} / {stream!r}")
+        return plex.DECODERS[stream](body, library_source_id)
+    if listing is ListingKind.IDS:
+        return decode_id_page(body, stream, library_source_id, with_total)
+    return jellyfin.DECODERS[stream](body, library_source_id, with_total)
 
 
 # ----------------------------------------------------------------------------- detection
@@ -82,7 +82,7 @@ _NOT_THIS_KIND = (NotFoundError, AuthError, UnexpectedResponse, DecodeError)
 
 async def _get(http: HttpGet, path: str) -> bytes | None:
     try:
-        return await http.get_bytes(path, headers={"Accept": "application/json"})
+        return await http.get_bytes(path, headers=JSON)
     except _NOT_THIS_KIND:
         return None
 
@@ -117,36 +117,31 @@ async def detect_source(http: HttpGet, base_url: str = "", *, client_id: str | N
     """The source for whatever server answers, holding the public identity it fetched, so
     that a Jellyfin/Emby discover() makes one request (the library list) instead of two.
 
-    Probes, stopping at the first that answers: Jellyfin/Emby ``/System/Info/Public``,
-    Plex ``/identity``, Emby ``/emby/System/Info/Public`` (Plex first when the URL has
-    Plex's port 32400). Both public endpoints need no token, so none is sent to a server
-    of unknown kind. One request for the kind probed first, at most three. (Plex's
-    discover() still reads ``/``: only it names the server.)"""
-    probes: list[Callable[[], Awaitable[Source | None]]] = [
-        lambda: _probe_mediabrowser(http, "", base_url, client_id),
-        lambda: _probe_plex(http, base_url, client_id),
-        lambda: _probe_mediabrowser(http, "/emby", base_url, client_id),
+    Probes Jellyfin/Emby ``/System/Info/Public``, Plex ``/identity`` and Emby
+    ``/emby/System/Info/Public`` at once, and takes the first that answers in that order
+    (Plex first when the URL has Plex's port 32400). The public endpoints need no token,
+    so none is sent to a server of unknown kind. (Plex's discover() still reads ``/``:
+    only it names the server.)"""
+    probes: list[Awaitable[Source | None]] = [
+        _probe_mediabrowser(http, "", base_url, client_id),
+        _probe_plex(http, base_url, client_id),
+        _probe_mediabrowser(http, "/emby", base_url, client_id),
     ]
     if ":32400" in base_url:
         probes.insert(0, probes.pop(1))
+    # all at once: one round trip, whichever kind it is (they are small public documents)
+    answers = await asyncio.gather(*probes, return_exceptions=True)
     busy: ServerError | None = None
-    for probe in probes:
-        try:
-            found = await probe()
-        except ServerError as exc:  # 5xx on one path need not mean the server is down
-            busy = exc
-            continue
-        if found is not None:
-            return found
+    for answer in answers:
+        if isinstance(answer, ServerError):  # 5xx on one path need not mean the server is down
+            busy = answer
+        elif isinstance(answer, BaseException):
+            raise answer
+        elif answer is not None:
+            return answer
     if busy is not None:
         raise busy
     raise UnexpectedResponse(
         "the server answers neither as Plex (/identity) nor as Jellyfin or Emby "
         "(/System/Info/Public); check the URL, or name the kind with --kind plex|jellyfin|emby"
     )
-
-
-async def detect_kind(http: HttpGet, base_url: str = "") -> str:
-    """The server's kind: "plex", "jellyfin" or "emby". Prefer :func:`detect_source`,
-    whose result also saves discover() a request."""
-    return (await detect_source(http, base_url)).kind

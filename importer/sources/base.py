@@ -7,57 +7,27 @@ itself except through the :class:`HttpGet` it is given for discovery, and its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import msgspec
 
+from importer.model import LibraryInfo, ListingKind, PageRequest, ServerInfo, StreamKind
 from importer.rows import Row
 
-StreamKind = Literal["shows", "seasons", "episodes"]
-STREAMS: tuple[StreamKind, ...] = ("shows", "seasons", "episodes")
 
-
-@dataclass(frozen=True)
-class ServerInfo:
-    kind: str  # "plex" | "jellyfin" | "emby"
-    machine_id: str  # Plex machineIdentifier, Jellyfin/Emby server Id
-    name: str
-    version: str
-    base_url: str  # as given by the user, without credentials
-
-
-@dataclass(frozen=True)
-class LibraryInfo:
-    source_id: str  # Plex section key, Jellyfin library (CollectionFolder) ItemId
-    title: str
-    kind: str = "show"
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    """One GET: a path below the server's base URL, its query and extra headers."""
-
-    path: str
-    params: Mapping[str, str]
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class DecodedPage(msgspec.Struct, array_like=True, gc=False):
+class DecodedPage(msgspec.Struct, gc=False):
     """A page turned into rows, plus what the planner needs to know about it."""
 
-    stream: str
-    offset: int  # the first item's position in the listing, as the server states it
-    count: int  # items on the page (before filtering virtual ones)
+    stream: StreamKind
+    offset: int  # the first item's position in the listing, as the server states it; -1: not stated
+    count: int  # items on the page (before leaving out virtual ones)
     total: int | None  # the server's total for the listing, when the page carries it
-    ids: list[str]  # source ids of the page's items, for completeness checks and sweeps
+    ids: list[str]  # source ids of the page's items, in page order
     leaf_total: int = 0  # Plex show pages: the sum of the shows' leafCount
-    ids_only: bool = False  # an id-only listing's page: ``ids`` and no rows
-    shows: list[Row] = []
-    seasons: list[Row] = []
-    episodes: list[Row] = []
-    files: list[Row] = []
+    rows: list[Row] = []  # the stream's rows (none on an ids page)
+    files: list[Row] = []  # episodes pages: their media files
+    etags: list[str | None] = []  # an ids page: the etag of each of ``ids``
 
 
 class HttpGet(Protocol):
@@ -73,9 +43,9 @@ class Source(Protocol):
 
     kind: str
     page_size: int
-    #: whether listings can be filtered to items changed since a time (``since``)
+    #: whether listings can be filtered to items changed since a time (the watermark)
     supports_delta: bool
-    #: items per page of an id-only listing (``ids_only``); None: the server has none
+    #: items per page of an ids listing (``ListingKind.IDS``); None: the server has none
     ids_page_size: int | None
 
     def auth_headers(self, token: str) -> dict[str, str]:
@@ -90,15 +60,17 @@ class Source(Protocol):
         self,
         library: LibraryInfo,
         stream: StreamKind,
+        listing: ListingKind,
         offset: int,
         limit: int,
         *,
         with_total: bool,
-        since: int | None = None,
-        ids_only: bool = False,
+        watermark: int | None = None,
+        ids: Sequence[str] = (),
     ) -> PageRequest:
         """The request for ``limit`` items of a stream from ``offset``; ``with_total`` asks the
-        server to count the whole listing (free on Plex, a COUNT(*) on Jellyfin). With
-        ``since`` (unix seconds, the server's clock), only the items changed since then;
-        with ``ids_only``, bare items (see ``ids_page_size``)."""
+        server to count the whole listing (free on Plex, a COUNT(*) on Jellyfin). With a
+        ``watermark`` (unix seconds, the server's clock), only the items changed since then.
+        ``listing``: every field (FULL), ids and etags (IDS), the items ``ids`` in full
+        (DETAILS), or the count alone (COUNT)."""
         ...

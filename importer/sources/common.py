@@ -1,7 +1,8 @@
-"""What the Plex and Jellyfin decoders share: body checks, gzip, errors, etags.
+"""What the Plex and Jellyfin sources share: headers, body checks, errors, etags.
 
-Everything here runs in decode worker processes on raw page bytes, so it is cheap to
-import (msgspec, xxhash) and never touches the network.
+Everything here runs in decode worker processes on page bytes (already inflated: that is
+the worker's job, once, by the response's Content-Encoding), so it is cheap to import
+(msgspec, xxhash) and never touches the network.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from typing import TypeVar
 
 import msgspec
 
-from importer import __version__, compression, speedups
-from importer.compression import GZIP_MAGIC
-from importer.errors import DecodeError, UnexpectedResponse
+from importer import __version__, speedups
+from importer.errors import DecodeError
 
 T = TypeVar("T")
 
 PRODUCT = "importer"
 VERSION = __version__
-#: A page larger than this after gzip inflation is refused rather than held in memory.
+#: Plex answers XML without it; Jellyfin and Emby answer JSON either way
+JSON = {"Accept": "application/json"}
 
 
 def default_client_id() -> str:
@@ -29,20 +30,8 @@ def default_client_id() -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{PRODUCT}.{platform.node() or 'localhost'}"))
 
 
-def inflate(body: bytes, what: str) -> bytes:
-    """The body itself, or its gzip inflation when the HTTP layer left it compressed
-    (it may, so that inflating happens here in a worker rather than on the event loop)."""
-    if not body.startswith(GZIP_MAGIC):
-        return body
-    try:
-        return compression.inflate(body, "gzip", what=what)
-    except UnexpectedResponse as exc:
-        raise DecodeError(str(exc)) from exc
-
-
-def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, what: str, expected: str) -> T:
+def decode_json(decoder: msgspec.json.Decoder[T], body: bytes | memoryview, what: str, expected: str) -> T:
     """Decode ``body`` or raise DecodeError naming what was wrong, never the body or token."""
-    body = inflate(body, what)
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -55,8 +44,8 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes, what: str, expect
         raise DecodeError(f"{what}: the JSON holds text that is not UTF-8 (at byte {exc.start})") from exc
 
 
-def _describe_non_json(body: bytes, expected: str) -> str:
-    head = body.lstrip()[:1]
+def _describe_non_json(body: bytes | memoryview, expected: str) -> str:
+    head = bytes(body).lstrip()[:1]
     if not head:
         return "the body is empty"
     if head == b"<":

@@ -1,10 +1,11 @@
-"""Id-only listings: the ids of every item of a stream, and nothing else.
+"""Ids listings: the id and etag of every item of a stream, and nothing else.
 
-When count arithmetic says that something is gone, the sweep needs the ids of every item
-the server still has, not their details. Jellyfin lists bare items (Id, Name, Type)
-when no ``Fields`` are asked for, several times cheaper for the server to build and for
-us to read, and in pages ten times larger. A listing whose ids the library does not all
-hold (the changes missed something) is read again in full.
+A stream that already holds rows need not be read in full to learn what changed: Jellyfin
+and Emby list bare items (Id, Name, Type and a few more) with their ``Etag`` when only
+that field is asked for, several times cheaper for the server to build and for us to
+read, in pages five times larger. The decoder compares the etags with the stored ones;
+only the items that are new or changed are then fetched in full, by id. The same
+listing, complete, tells what is gone.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ import msgspec
 from msgspec import Struct
 
 from importer.errors import DecodeError
+from importer.model import StreamKind
 from importer.sources.base import DecodedPage
 from importer.sources.common import as_id, decode_json
 
-#: items per id-only page: bare items are small
+#: items per ids page: bare items are small
 IDS_PAGE_SIZE = 5000
-_TYPES = {"shows": "Series", "seasons": "Season", "episodes": "Episode"}
+#: the Jellyfin/Emby item type of each stream
+ITEM_TYPE = {StreamKind.SHOWS: "Series", StreamKind.SEASONS: "Season", StreamKind.EPISODES: "Episode"}
 
 
 class _Item(Struct, gc=False, rename="pascal"):
     id: str | int
     type: str | None = None
+    etag: str | None = None
+    location_type: str | None = None
 
 
 class _Page(Struct, gc=False, rename="pascal"):
@@ -35,21 +40,26 @@ class _Page(Struct, gc=False, rename="pascal"):
 _DECODER = msgspec.json.Decoder(_Page)
 
 
-def decode_id_page(body: bytes, stream: str, library_source_id: str, with_total: bool = True) -> DecodedPage:
-    """A Jellyfin/Emby id-only page: ``ids`` and the counts, no rows."""
+def decode_id_page(
+    body: bytes | memoryview, stream: StreamKind, library_source_id: str, with_total: bool = True
+) -> DecodedPage:
+    """A Jellyfin/Emby ids page: ``ids``, ``etags`` and the counts, no rows."""
     what = f"Jellyfin {stream} id page of library {library_source_id}"
     page = decode_json(_DECODER, body, what, "Jellyfin")
-    want = _TYPES[stream]
-    ids = []
+    want = ITEM_TYPE[stream]
+    ids, etags = [], []
     for item in page.items:
         if item.type is not None and item.type != want:
             raise DecodeError(f"{what}: asked for {want} items but the page lists a {item.type!r}")
+        if item.location_type == "Virtual":  # missing items are not stored either
+            continue
         ids.append(as_id(item.id))
+        etags.append(item.etag)
     return DecodedPage(
         stream=stream,
         offset=-1 if page.start_index is None else page.start_index,
-        count=len(ids),
+        count=len(page.items),
         total=page.total_record_count if with_total else None,
         ids=ids,
-        ids_only=True,
+        etags=etags,
     )

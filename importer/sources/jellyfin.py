@@ -12,30 +12,31 @@ from __future__ import annotations
 import asyncio
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 import msgspec
 from msgspec import Struct
 
 from importer.errors import DecodeError
+from importer.model import LibraryInfo, ListingKind, PageRequest, ServerInfo, StreamKind
 from importer.rows import Row
-from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
-from importer.sources.common import PRODUCT, VERSION, content_etag, decode_json, default_client_id
-from importer.sources.idlists import IDS_PAGE_SIZE
+from importer.sources.base import DecodedPage, HttpGet
+from importer.sources.common import JSON, PRODUCT, VERSION, content_etag, decode_json, default_client_id
+from importer.sources.idlists import IDS_PAGE_SIZE, ITEM_TYPE
 from importer.speedups import jellyfin_episode_rows, parse_timestamp
 
 KIND = "jellyfin"
-#: Jellyfin has no server-side cap; 500 keeps a page well under a second of server work.
-PAGE_SIZE = 500
-JSON = {"Accept": "application/json"}
-_ITEM_TYPE: dict[str, str] = {"shows": "Series", "seasons": "Season", "episodes": "Episode"}
+#: Jellyfin has no server-side cap. A thousand items keep a page around a second of a real
+#: server's work, and let a library of 5,000 episodes arrive in three round trips (the
+#: first page of each stream, then the rest at once, four in flight).
+PAGE_SIZE = 1000
 #: Only what the rows need. PremiereDate, ProductionYear, RunTimeTicks, index numbers,
 #: SeriesId/SeasonId and LocationType come without asking. Never People: many times slower.
-_FIELDS: dict[str, str] = {
-    "shows": "ProviderIds,Overview,DateCreated,Etag,SortName",
-    "seasons": "Etag",
-    "episodes": "ProviderIds,Overview,DateCreated,Etag,MediaSources",
+_FIELDS = {
+    StreamKind.SHOWS: "ProviderIds,Overview,DateCreated,Etag,SortName",
+    StreamKind.SEASONS: "Etag",
+    StreamKind.EPISODES: "ProviderIds,Overview,DateCreated,Etag,MediaSources",
 }
 #: Items cannot be sorted by id; DateCreated puts items added during a run at the end
 #: (SortName breaks ties), which keeps offset paging as stable as the server allows.
@@ -140,10 +141,10 @@ def _ids(item: Item) -> tuple[str | None, str | None, str | None]:
     return p.imdb or None, p.tmdb or None, p.tvdb or None
 
 
-def _items(body: bytes, stream: str, library_source_id: str) -> tuple[QueryResult, str]:
+def _items(body: bytes | memoryview, stream: StreamKind, library_source_id: str) -> tuple[QueryResult, str]:
     what = f"{stream} page of library {library_source_id}"
     result = decode_json(_PAGE, body, what, "Jellyfin or Emby")
-    expected = _ITEM_TYPE[stream]
+    expected = ITEM_TYPE[stream]
     for item in result.items:
         # A server that ignored IncludeItemTypes would mix kinds; refuse it.
         if item.type is not None and item.type != expected:
@@ -151,7 +152,9 @@ def _items(body: bytes, stream: str, library_source_id: str) -> tuple[QueryResul
     return result, what
 
 
-def _page(result: QueryResult, stream: str, ids: list[str], with_total: bool) -> DecodedPage:
+def _page(
+    result: QueryResult, stream: StreamKind, ids: list[str], rows: list[Row], with_total: bool
+) -> DecodedPage:
     return DecodedPage(
         stream=stream,
         offset=-1 if result.start_index is None else result.start_index,
@@ -159,11 +162,12 @@ def _page(result: QueryResult, stream: str, ids: list[str], with_total: bool) ->
         # Without EnableTotalRecordCount the server puts the page length here: not a total.
         total=result.total_record_count if with_total else None,
         ids=ids,
+        rows=rows,
     )
 
 
-def decode_shows(body: bytes, library_source_id: str, with_total: bool = True) -> DecodedPage:
-    result, what = _items(body, "shows", library_source_id)
+def decode_shows(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
+    result, what = _items(body, StreamKind.SHOWS, library_source_id)
     rows: list[Row] = []
     ids: list[str] = []
     for s in result.items:
@@ -176,13 +180,11 @@ def decode_shows(body: bytes, library_source_id: str, with_total: bool = True) -
         )  # fmt: skip
         rows.append((*row, s.etag or content_etag(row)))
         ids.append(s.id)
-    page = _page(result, "shows", ids, with_total)
-    page.shows = rows
-    return page
+    return _page(result, StreamKind.SHOWS, ids, rows, with_total)
 
 
-def decode_seasons(body: bytes, library_source_id: str, with_total: bool = True) -> DecodedPage:
-    result, _ = _items(body, "seasons", library_source_id)
+def decode_seasons(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
+    result, _ = _items(body, StreamKind.SEASONS, library_source_id)
     rows: list[Row] = []
     ids: list[str] = []
     for s in result.items:
@@ -191,29 +193,26 @@ def decode_seasons(body: bytes, library_source_id: str, with_total: bool = True)
         row = (s.id, s.series_id, s.index_number, s.name)
         rows.append((*row, s.etag or content_etag(row)))
         ids.append(s.id)
-    page = _page(result, "seasons", ids, with_total)
-    page.seasons = rows
-    return page
+    return _page(result, StreamKind.SEASONS, ids, rows, with_total)
 
 
-def decode_episodes(body: bytes, library_source_id: str, with_total: bool = True) -> DecodedPage:
-    result, what = _items(body, "episodes", library_source_id)
+def decode_episodes(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
+    result, what = _items(body, StreamKind.EPISODES, library_source_id)
     # the per-item loop (ids, dates, ticks, media sources, etags) is
     # importer.speedups.jellyfin_episode_rows, compiled where available
     try:
         rows, files, ids = jellyfin_episode_rows(result.items)
     except ValueError as exc:  # the only one it raises on a decoded page: a date
         raise DecodeError(f"{what}: a date is not ISO 8601 ({exc})") from exc
-    page = _page(result, "episodes", ids, with_total)
-    page.episodes = rows
+    page = _page(result, StreamKind.EPISODES, ids, rows, with_total)
     page.files = files
     return page
 
 
-DECODERS: dict[str, Callable[[bytes, str, bool], DecodedPage]] = {
-    "shows": decode_shows,
-    "seasons": decode_seasons,
-    "episodes": decode_episodes,
+DECODERS: dict[StreamKind, Callable[[bytes | memoryview, str, bool], DecodedPage]] = {
+    StreamKind.SHOWS: decode_shows,
+    StreamKind.SEASONS: decode_seasons,
+    StreamKind.EPISODES: decode_episodes,
 }
 
 
@@ -298,18 +297,22 @@ class JellyfinSource:
         self,
         library: LibraryInfo,
         stream: StreamKind,
+        listing: ListingKind,
         offset: int,
         limit: int,
         *,
         with_total: bool,
-        since: int | None = None,
-        ids_only: bool = False,
+        watermark: int | None = None,
+        ids: Sequence[str] = (),
     ) -> PageRequest:
+        if listing is ListingKind.COUNT:
+            limit = 0
         params = {
             "ParentId": library.source_id,
-            "IncludeItemTypes": _ITEM_TYPE[stream],
+            "IncludeItemTypes": ITEM_TYPE[stream],
             "Recursive": "true",
-            "Fields": _FIELDS[stream],
+            # bare items, and their etags: what changed is fetched by id
+            "Fields": "Etag" if listing is ListingKind.IDS else _FIELDS[stream],
             "EnableImages": "false",
             "EnableUserData": "false",
             # a full COUNT(*) on every request unless switched off
@@ -318,17 +321,17 @@ class JellyfinSource:
             "StartIndex": str(offset),
             "Limit": str(limit),
         }
-        if stream != "shows":
+        if listing is ListingKind.DETAILS:
+            params.update(Ids=",".join(ids), StartIndex="0", Limit=str(len(ids)))
+        if stream != StreamKind.SHOWS:
             # Leave out missing (virtual) episodes, and seasons that hold only those.
             params["ExcludeLocationTypes"] = "Virtual"
-        if stream == "episodes":
+        if stream == StreamKind.EPISODES:
             params["IsMissing"] = "false"
-        if since is not None:
+        if watermark is not None:
             # Not plain MinDateLastSaved: on 10.8-10.10 it binds the wrong SQL parameter and
             # matches nothing at all.
-            params["MinDateLastSavedForUser"] = _iso(since)
-        if ids_only:
-            del params["Fields"]  # bare items: Id, Name, Type and a few more
+            params["MinDateLastSavedForUser"] = _iso(watermark)
         return PageRequest(path=f"{self.prefix}/Items", params=params, headers=JSON)
 
 

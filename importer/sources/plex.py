@@ -10,25 +10,33 @@ and ``totalSize``. Details and sources: shared/research/server-apis.md, "PLEX".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import msgspec
 from msgspec import Struct, field
 
-from importer import _purepy
 from importer.errors import DecodeError, NotFoundError
+from importer.model import LibraryInfo, ListingKind, PageRequest, ServerInfo, StreamKind
 from importer.rows import Row
-from importer.sources.base import DecodedPage, HttpGet, LibraryInfo, PageRequest, ServerInfo, StreamKind
-from importer.sources.common import PRODUCT, VERSION, as_id, content_etag, decode_json, default_client_id
-from importer.speedups import plex_episode_rows
+from importer.sources.base import DecodedPage, HttpGet
+from importer.sources.common import (
+    JSON,
+    PRODUCT,
+    VERSION,
+    as_id,
+    content_etag,
+    decode_json,
+    default_client_id,
+)
+from importer.speedups import plex_episode_rows, plex_external_ids
 
 KIND = "plex"
 #: Plex's documented maximum page size; larger sizes are due to become a 400.
 PAGE_SIZE = 1000
-JSON = {"Accept": "application/json"}
-_TYPE_NUMBER: dict[str, str] = {"shows": "2", "seasons": "3", "episodes": "4"}
-_TYPE_NAME: dict[str, str] = {"shows": "show", "seasons": "season", "episodes": "episode"}
+#: the type of each stream's items: its number in queries, its name in answers
+_TYPE_NUMBER = {StreamKind.SHOWS: "2", StreamKind.SEASONS: "3", StreamKind.EPISODES: "4"}
+_TYPE_NAME = {StreamKind.SHOWS: "show", StreamKind.SEASONS: "season", StreamKind.EPISODES: "episode"}
 #: Flags that keep a bulk listing cheap for the server (as PlexKodiConnect pins them),
 #: and tag lists we never store, left out to shrink the page.
 _LISTING_FLAGS: dict[str, str] = {
@@ -166,7 +174,7 @@ _LEGACY_AGENT_SLOT = {
 
 def external_ids(guids: list[Guid]) -> tuple[str | None, str | None, str | None]:
     """(imdb, tmdb, tvdb) from ``Guid[]`` entries such as ``imdb://tt0944947``."""
-    return _purepy.plex_external_ids(guids)
+    return plex_external_ids(guids)
 
 
 def legacy_show_ids(guid: str | None) -> tuple[str | None, str | None, str | None]:
@@ -186,30 +194,31 @@ def legacy_show_ids(guid: str | None) -> tuple[str | None, str | None, str | Non
 # ----------------------------------------------------------------------------- decoders
 
 
-def _check_type(item_type: str | None, stream: str, what: str) -> None:
+def _check_type(item_type: str | None, stream: StreamKind, what: str) -> None:
     # A server that ignored ``type=`` would list shows under every stream; refuse it.
     if item_type is not None and item_type != _TYPE_NAME[stream]:
         raise DecodeError(f"{what}: asked for {stream} but the page lists a {item_type!r} item")
 
 
-def _page(container: Container[ItemT], stream: str, ids: list[str]) -> DecodedPage:
+def _page(container: Container[ItemT], stream: StreamKind, ids: list[str], rows: list[Row]) -> DecodedPage:
     return DecodedPage(
         stream=stream,
         offset=-1 if container.offset is None else container.offset,
         count=len(container.metadata),
         total=container.total_size,
         ids=ids,
+        rows=rows,
     )
 
 
-def decode_shows(body: bytes, library_source_id: str) -> DecodedPage:
+def decode_shows(body: bytes | memoryview, library_source_id: str) -> DecodedPage:
     what = f"Plex shows page of section {library_source_id}"
     container = decode_json(_SHOWS, body, what, "Plex").container
     rows: list[Row] = []
     ids: list[str] = []
     leaves = 0
     for s in container.metadata:
-        _check_type(s.type, "shows", what)
+        _check_type(s.type, StreamKind.SHOWS, what)
         sid = as_id(s.rating_key)
         if s.guids:
             imdb, tmdb, tvdb = external_ids(s.guids)
@@ -222,47 +231,43 @@ def decode_shows(body: bytes, library_source_id: str) -> DecodedPage:
         rows.append((*row, content_etag(row)))
         ids.append(sid)
         leaves += s.leaf_count or 0
-    page = _page(container, "shows", ids)
-    page.shows = rows
+    page = _page(container, StreamKind.SHOWS, ids, rows)
     page.leaf_total = leaves
     return page
 
 
-def decode_seasons(body: bytes, library_source_id: str) -> DecodedPage:
+def decode_seasons(body: bytes | memoryview, library_source_id: str) -> DecodedPage:
     what = f"Plex seasons page of section {library_source_id}"
     container = decode_json(_SEASONS, body, what, "Plex").container
     rows: list[Row] = []
     ids: list[str] = []
     for s in container.metadata:
-        _check_type(s.type, "seasons", what)
+        _check_type(s.type, StreamKind.SEASONS, what)
         sid = as_id(s.rating_key)
         parent = None if s.parent_rating_key is None else as_id(s.parent_rating_key)
         row = (sid, parent, s.index, s.title)
         rows.append((*row, content_etag(row)))
         ids.append(sid)
-    page = _page(container, "seasons", ids)
-    page.seasons = rows
-    return page
+    return _page(container, StreamKind.SEASONS, ids, rows)
 
 
-def decode_episodes(body: bytes, library_source_id: str) -> DecodedPage:
+def decode_episodes(body: bytes | memoryview, library_source_id: str) -> DecodedPage:
     what = f"Plex episodes page of section {library_source_id}"
     container = decode_json(_EPISODES, body, what, "Plex").container
     # the per-item loop (one file row per Media x Part, external ids, etags) is
     # importer.speedups.plex_episode_rows, compiled where available
-    rows, files, ids, bad_type = plex_episode_rows(container.metadata, _TYPE_NAME["episodes"])
+    rows, files, ids, bad_type = plex_episode_rows(container.metadata, _TYPE_NAME[StreamKind.EPISODES])
     if bad_type is not None:
-        _check_type(bad_type, "episodes", what)
-    page = _page(container, "episodes", ids)
-    page.episodes = rows
+        _check_type(bad_type, StreamKind.EPISODES, what)
+    page = _page(container, StreamKind.EPISODES, ids, rows)
     page.files = files
     return page
 
 
-DECODERS: dict[str, Callable[[bytes, str], DecodedPage]] = {
-    "shows": decode_shows,
-    "seasons": decode_seasons,
-    "episodes": decode_episodes,
+DECODERS: dict[StreamKind, Callable[[bytes | memoryview, str], DecodedPage]] = {
+    StreamKind.SHOWS: decode_shows,
+    StreamKind.SEASONS: decode_seasons,
+    StreamKind.EPISODES: decode_episodes,
 }
 
 
@@ -333,22 +338,27 @@ class PlexSource:
         self,
         library: LibraryInfo,
         stream: StreamKind,
+        listing: ListingKind,
         offset: int,
         limit: int,
         *,
         with_total: bool,
-        since: int | None = None,
-        ids_only: bool = False,
+        watermark: int | None = None,
+        ids: Sequence[str] = (),
     ) -> PageRequest:
         # Every Plex page states totalSize: with_total costs nothing and changes nothing.
         # The paging values go both as query arguments and as headers, as Plex documents
         # both (and watchstate sends both); size 0 asks for the count alone.
+        if listing in (ListingKind.IDS, ListingKind.DETAILS):
+            raise ValueError("Plex has no ids listing: every item comes with its details")
+        if listing is ListingKind.COUNT:
+            limit = 0
         paging = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(limit)}
         params = {"type": _TYPE_NUMBER[stream], **_LISTING_FLAGS, **paging}
-        if since is not None:
+        if watermark is not None:
             # Scoped to the listed type: unscoped, the field would apply to shows. An added
             # item is updated when added, so updatedAt alone also finds new items.
-            params[f"{_TYPE_NAME[stream]}.updatedAt>>"] = str(since)
+            params[f"{_TYPE_NAME[stream]}.updatedAt>>"] = str(watermark)
         return PageRequest(
             path=f"/library/sections/{library.source_id}/all", params=params, headers={**JSON, **paging}
         )

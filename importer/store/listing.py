@@ -12,8 +12,7 @@ import array
 
 import apsw
 
-#: the table each stream writes
-STREAM_TABLES = {"shows": "shows", "seasons": "seasons", "episodes": "episodes"}
+from importer.model import StreamKind
 
 
 class ListedItems:
@@ -23,6 +22,11 @@ class ListedItems:
         self._bits = bytearray(bitmap)
         self.count = int.from_bytes(self._bits, "little").bit_count()
         self.dirty = False
+
+    def add_range(self, first: int, n: int) -> None:
+        """Add the ids first, first + 1, ... first + n - 1 (a page of new rows)."""
+        if n > 0:
+            self.add(list(range(first, first + n)))
 
     def add(self, item_ids: list[int]) -> None:
         bits = self._bits
@@ -47,22 +51,22 @@ class ListedItems:
 
 
 _NAMES = {
-    "shows": "SELECT id, source_id, title FROM shows WHERE id IN carray(?)",
-    "seasons": "SELECT se.id, se.source_id, coalesce(sh.title, se.show_source_id) || ' / ' || "
+    StreamKind.SHOWS: "SELECT id, source_id, title FROM shows WHERE id IN carray(?)",
+    StreamKind.SEASONS: "SELECT se.id, se.source_id, coalesce(sh.title, se.show_source_id) || ' / ' || "
     "coalesce(se.title, 'Season ' || se.season_number) FROM seasons se "
     "LEFT JOIN shows sh ON sh.id = se.show_id WHERE se.id IN carray(?)",
-    "episodes": "SELECT e.id, e.source_id, coalesce(sh.title, e.show_source_id) || ' S' || "
+    StreamKind.EPISODES: "SELECT e.id, e.source_id, coalesce(sh.title, e.show_source_id) || ' S' || "
     "coalesce(e.season_number, '?') || 'E' || coalesce(e.episode_number, '?') || ' ' || "
     "coalesce(e.title, '') FROM episodes e LEFT JOIN shows sh ON sh.id = e.show_id WHERE e.id IN carray(?)",
 }
 
 
 def unlisted(
-    conn: apsw.Connection, stream: str, library_id: int, listed: ListedItems
+    conn: apsw.Connection, stream: StreamKind, library_id: int, listed: ListedItems
 ) -> list[tuple[int, str, str]]:
     """(id, source_id, a name for people) of the library's rows of ``stream`` that
-    ``listed`` lacks, in id order."""
-    rows = conn.execute(f"SELECT id FROM {STREAM_TABLES[stream]} WHERE library_id = ?", (library_id,))
+    ``listed`` lacks, in id order (the stream's name is its table's)."""
+    rows = conn.execute(f"SELECT id FROM {stream} WHERE library_id = ?", (library_id,))
     ids = [row_id for (row_id,) in rows if row_id not in listed]
     if not ids:
         return []

@@ -1,0 +1,400 @@
+"""Writing pages of rows: new items inserted, changed ones updated, their files, their parents.
+
+The decoder has usually done the comparing: it looked up the page's stored rows and sends
+only what is new (local id 0) or changed (the stored row's local id), so a page costs its
+inserts and updates and nothing more. What it could not know (a row written after it
+looked, an item twice in a page) makes an insert fail on the ``UNIQUE (library_id,
+source_id)`` constraint; the page is then rolled back to its savepoint and written the
+careful way (:meth:`RowWriter._write_compared`): the stored (id, etag) of its items read
+in one statement, new items inserted, items whose etag changed updated in place (their
+local id never changes), unchanged ones skipped.
+
+Not ``INSERT … ON CONFLICT DO UPDATE``: measured here, the upsert clause alone makes an
+insert ~2x slower (10 µs instead of 5 per episode).
+
+Parents (show_id, season_id) are resolved at once from a cache of the library's shows and
+seasons (filled as they are written, and from the database for the rest); a parent not
+written yet leaves the id NULL, and the row is remembered for :meth:`RowWriter.link`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import Any
+
+import apsw
+
+from importer.errors import StoreError
+from importer.model import StreamKind
+from importer.rows import EPISODE_COLUMNS, ETAG, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
+from importer.store.listing import int_array
+
+_GUID = EPISODE_COLUMNS.index("guid")
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    """What a page (or a run) wrote: items inserted or changed, per table, and unchanged."""
+
+    shows: int = 0
+    seasons: int = 0
+    episodes: int = 0
+    files: int = 0
+    unchanged: int = 0  # shows, seasons and episodes whose etag matched: not written
+
+    @property
+    def written(self) -> int:
+        """Items (shows, seasons, episodes) inserted or changed; files not included."""
+        return self.shows + self.seasons + self.episodes
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def as_run_counts(self) -> dict[str, int]:
+        """The matching ``runs`` columns."""
+        return {
+            "shows_written": self.shows,
+            "seasons_written": self.seasons,
+            "episodes_written": self.episodes,
+            "files_written": self.files,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The statements that write one item table."""
+
+    name: StreamKind
+    columns: tuple[str, ...]  # of the row tuples, source_id first and etag last
+    #: parent id columns and their tables; the source id of parent n is row[n]
+    parents: tuple[str, ...] = ()
+    parent_tables: tuple[StreamKind, ...] = ()
+
+    @cached_property
+    def select(self) -> str:
+        return f"SELECT source_id, id, etag FROM {self.name} WHERE library_id = ? AND source_id IN carray(?)"
+
+    @cached_property
+    def insert(self) -> str:
+        cols = ("id", "library_id", *self.parents, *self.columns)
+        return f"INSERT INTO {self.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+    @cached_property
+    def update(self) -> str:
+        cols = (*self.parents, *self.columns)
+        return f"UPDATE {self.name} SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?"
+
+
+_SHOWS = _Table(StreamKind.SHOWS, SHOW_COLUMNS)
+# row[1] is show_source_id (seasons, episodes), row[2] season_source_id (episodes)
+_SEASONS = _Table(StreamKind.SEASONS, SEASON_COLUMNS, ("show_id",), (StreamKind.SHOWS,))
+_EPISODES = _Table(
+    StreamKind.EPISODES, EPISODE_COLUMNS, ("show_id", "season_id"), (StreamKind.SHOWS, StreamKind.SEASONS)
+)
+TABLES = {t.name: t for t in (_SHOWS, _SEASONS, _EPISODES)}
+_FILE_COLUMNS = ("episode_id", *MEDIA_FILE_COLUMNS[1:])
+_FILE_INSERT = (
+    f"INSERT INTO media_files ({', '.join(_FILE_COLUMNS)}) VALUES ({', '.join('?' * len(_FILE_COLUMNS))})"
+)
+_FILES_DELETE = "DELETE FROM media_files WHERE episode_id = ?"
+_PARENT_IDS = "SELECT source_id, id FROM {} WHERE library_id = ? AND source_id IN carray(?)"
+
+
+def carray(source_ids: Iterable[Any]) -> apsw.CArrayBinding:
+    """Bind a list of source ids in one parameter (no statement per id, no 32k limit)."""
+    try:
+        return apsw.carray(tuple(source_ids))
+    except TypeError as exc:
+        raise TypeError(f"source ids must all be str (see importer.rows): {exc}") from exc
+
+
+@dataclass(slots=True)
+class PageWrite:
+    """What writing a page did."""
+
+    counts: WriteCounts
+    ids: list[int]  # the local id of every row of the page, in page order
+
+
+@dataclass(eq=False)
+class _Parents:
+    """A library's shows and seasons by source id, as far as this writer knows them."""
+
+    ids: dict[StreamKind, dict[str, int]] = field(
+        default_factory=lambda: {StreamKind.SHOWS: {}, StreamKind.SEASONS: {}}
+    )
+    #: seasons and episodes written without a parent id: link() resolves them
+    orphans: dict[StreamKind, list[int]] = field(
+        default_factory=lambda: {StreamKind.SEASONS: [], StreamKind.EPISODES: []}
+    )
+
+    def rollback(self, orphans: dict[StreamKind, int]) -> None:
+        """Forget what a rolled-back page taught: parent ids that are not stored after all
+        (read again from the database when needed), orphans past their old lengths."""
+        for known in self.ids.values():
+            known.clear()
+        for kind, length in orphans.items():
+            del self.orphans[kind][length:]
+
+
+class RowWriter:
+    """Writes pages of rows for one connection; call inside the caller's transaction."""
+
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.conn = conn
+        self._parents: dict[int, _Parents] = {}
+
+    def forget(self, library_id: int) -> None:
+        """Drop what is cached of a library (its run is over)."""
+        self._parents.pop(library_id, None)
+
+    def orphans(self, library_id: int) -> dict[StreamKind, list[int]]:
+        """Local ids of the library's seasons and episodes written without a parent id."""
+        return self._library(library_id).orphans
+
+    def _library(self, library_id: int) -> _Parents:
+        parents = self._parents.get(library_id)
+        if parents is None:
+            parents = self._parents[library_id] = _Parents()
+        return parents
+
+    # ---------------------------------------------------------------- pages
+    def write(
+        self,
+        library_id: int,
+        stream: StreamKind,
+        rows: Sequence[Row],
+        ids: Sequence[int] = (),
+        files: Sequence[Row] = (),
+        adoptable: Callable[[int], bool] | None = None,
+    ) -> PageWrite:
+        """Write a page's rows (as in :mod:`importer.rows`). ``ids[n]`` is the local id of
+        row n's stored row (0, or no ``ids`` at all: not known, maybe new). ``files`` name
+        their episode by source id and replace whatever files it had.
+
+        ``adoptable(id)``, when given, lets a new episode take over the stored episode of
+        the same guid (a file replaced on Plex: new ratingKey, same guid) if it says yes.
+        """
+        if files and stream is not StreamKind.EPISODES:
+            raise StoreError("media files were given without their episodes: this is a bug in the caller")
+        table = TABLES[stream]
+        parents = self._library(library_id)
+        orphans_before = {kind: len(ids) for kind, ids in parents.orphans.items()}
+        conn = self.conn
+        conn.execute("SAVEPOINT page")
+        try:
+            try:
+                done = self._write_known(table, library_id, rows, ids or [0] * len(rows), files, adoptable)
+            except apsw.ConstraintError:
+                # stored after the decoder looked, or twice in the page: compare with what
+                # is stored, after forgetting what the rolled-back attempt cached
+                conn.execute("ROLLBACK TO page")
+                parents.rollback(orphans_before)
+                done = self._write_compared(table, library_id, rows, files, adoptable)
+        except BaseException:
+            parents.rollback(orphans_before)
+            if conn.in_transaction:
+                # the savepoint may be gone with the whole transaction (a full disk)
+                with suppress(apsw.Error):
+                    conn.execute("ROLLBACK TO page; RELEASE page")
+            raise
+        conn.execute("RELEASE page")
+        return done
+
+    def _write_known(
+        self,
+        table: _Table,
+        library_id: int,
+        rows: Sequence[Row],
+        ids: Sequence[int],
+        files: Sequence[Row],
+        adoptable: Callable[[int], bool] | None,
+    ) -> PageWrite:
+        if any(ids):
+            new = [row for row, row_id in zip(rows, ids, strict=True) if not row_id]
+            changed = [(row_id, row) for row, row_id in zip(rows, ids, strict=True) if row_id]
+        else:
+            new, changed = list(rows), []
+        if new and adoptable is not None and table is _EPISODES:
+            new = self._adopt(library_id, new, changed, adoptable)
+        out = self._insert_and_update(table, library_id, new, changed)
+        if changed:  # not all new: put the ids back in page order
+            by_source = dict(zip((row[0] for row in new), out, strict=True))
+            by_source.update((row[0], row_id) for row_id, row in changed)
+            out = [by_source[row[0]] for row in rows]
+        counts = self._counts(table, written=len(rows), unchanged=0)
+        if files:
+            episode_ids = dict(zip((row[0] for row in rows), out, strict=True))
+            counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], files)
+        return PageWrite(counts, out)
+
+    def _write_compared(
+        self,
+        table: _Table,
+        library_id: int,
+        rows: Sequence[Row],
+        files: Sequence[Row],
+        adoptable: Callable[[int], bool] | None,
+    ) -> PageWrite:
+        # a source id twice in one page: the last row wins, as it would in an upsert
+        page = {row[0]: row for row in rows}
+        stored: dict[str, tuple[int, str | None]] = {
+            source_id: (row_id, etag)
+            for source_id, row_id, etag in self.conn.execute(table.select, (library_id, carray(page)))
+        }
+        new: list[Row] = []
+        changed: list[tuple[int, Row]] = []
+        for source_id, row in page.items():
+            old = stored.get(source_id)
+            if old is None:
+                new.append(row)
+            elif row[ETAG] is None or row[ETAG] != old[1]:  # no etag: always rewrite
+                changed.append((old[0], row))
+        if new and adoptable is not None and table is _EPISODES:
+            new = self._adopt(library_id, new, changed, adoptable)
+        written_ids = self._insert_and_update(table, library_id, new, changed)
+        written = dict(zip((row[0] for row in new), written_ids, strict=True))
+        written.update((row[0], row_id) for row_id, row in changed)
+        counts = self._counts(
+            table, written=len(new) + len(changed), unchanged=len(page) - len(new) - len(changed)
+        )
+        if files:
+            # (episode_id, source_id) is unique: the last of duplicate rows wins
+            unique = list({(f[0], f[1]): f for f in files if f[0] in written}.values())
+            counts.files = self._write_files(written, [row_id for row_id, _ in changed], unique)
+        # every item of the page, written or not: the run's listing counts them all
+        ids = [written[sid] if sid in written else stored[sid][0] for sid in page]
+        return PageWrite(counts, ids)
+
+    @staticmethod
+    def _counts(table: _Table, *, written: int, unchanged: int) -> WriteCounts:
+        counts = WriteCounts(unchanged=unchanged)
+        setattr(counts, table.name.value, written)  # the field of the table's name
+        return counts
+
+    def _insert_and_update(
+        self, table: _Table, library_id: int, new: list[Row], changed: list[tuple[int, Row]]
+    ) -> list[int]:
+        """Insert ``new`` with ids chosen here, update ``changed`` by id; the new rows' ids."""
+        conn = self.conn
+        parents = self._library(library_id)
+        resolve = [self._resolver(parents, library_id, t, n, new, changed)
+                   for n, t in enumerate(table.parent_tables, start=1)]  # fmt: skip
+        ids: list[int] = []
+        if new:
+            first = (conn.execute(f"SELECT max(id) FROM {table.name}").get or 0) + 1
+            ids = list(range(first, first + len(new)))
+            bindings = _bindings(ids, library_id, new, resolve)
+            conn.executemany(table.insert, bindings)
+            if table.name in parents.ids:
+                parents.ids[table.name].update(zip((row[0] for row in new), ids, strict=True))
+            if resolve:  # children written before their parents: link() resolves them
+                parents.orphans[table.name] += _without_parents(bindings, 2, len(resolve))
+        if changed:
+            bindings = [(*(r(row[n]) for n, r in enumerate(resolve, start=1)), *row, row_id)
+                        for row_id, row in changed]  # fmt: skip
+            conn.executemany(table.update, bindings)
+            if resolve:
+                orphans = _without_parents(bindings, 0, len(resolve))
+                parents.orphans[table.name] += [bindings[i][-1] for i in orphans]
+        return ids
+
+    def _resolver(
+        self,
+        parents: _Parents,
+        library_id: int,
+        table: StreamKind,
+        column: int,
+        new: Sequence[Row],
+        changed: Sequence[tuple[int, Row]],
+    ) -> Callable[[Any], int | None]:
+        """{source_id: id}.get for the parents that rows name in ``column``. A page names
+        few parents (1000 episodes: ~100 seasons, ~20 shows): those not cached yet are read
+        in one query; one not written yet maps to nothing (its id stays NULL until link)."""
+        known = parents.ids[table]
+        wanted = {row[column] for row in new if row[column] not in known}
+        wanted.update(row[column] for _, row in changed if row[column] not in known)
+        wanted.discard(None)
+        if wanted:
+            known.update(self.conn.execute(_PARENT_IDS.format(table), (library_id, carray(wanted))))
+        return known.get
+
+    def _write_files(self, episode_ids: dict[str, int], changed: list[int], files: Sequence[Row]) -> int:
+        """Replace the files of the written episodes (a changed episode's old files go)."""
+        if changed:
+            self.conn.executemany(_FILES_DELETE, [(row_id,) for row_id in changed])
+        rows = [(episode_ids[f[0]], *f[1:]) for f in files if f[0] in episode_ids]
+        if rows:
+            self.conn.executemany(_FILE_INSERT, rows)
+        return len(rows)
+
+    def _adopt(
+        self,
+        library_id: int,
+        new: list[Row],
+        changed: list[tuple[int, Row]],
+        adoptable: Callable[[int], bool],
+    ) -> list[Row]:
+        """A file replaced on Plex comes back as a new item (new ratingKey) with the same
+        guid: it takes over the stored row of that guid, keeping its local id, when the
+        run's listing has not seen that row (else both items exist: two rows)."""
+        by_guid = {row[_GUID]: row for row in new if row[_GUID]}
+        if not by_guid:
+            return new
+        found = self.conn.execute(
+            "SELECT guid, id FROM episodes WHERE guid IN carray(?) AND library_id = ?",
+            (carray(by_guid), library_id),
+        )
+        taken: set[str] = set()
+        for guid, row_id in found:
+            if guid not in taken and adoptable(row_id):
+                taken.add(guid)
+                changed.append((row_id, by_guid[guid]))
+        return [row for row in new if row[_GUID] not in taken] if taken else new
+
+    # ---------------------------------------------------------------- deletions
+    def stored_count(self, library_id: int, stream: StreamKind) -> int:
+        """How many rows of a stream the library holds."""
+        sql = f"SELECT count(*) FROM {stream} WHERE library_id = ?"
+        return int(self.conn.execute(sql, (library_id,)).get)
+
+    def stored_ids(self, library_id: int, stream: StreamKind, source_ids: Sequence[str]) -> list[int]:
+        """The local ids of the library's rows of a stream with these source ids."""
+        if not source_ids:
+            return []
+        sql = f"SELECT id FROM {stream} WHERE library_id = ? AND source_id IN carray(?)"
+        return [row_id for (row_id,) in self.conn.execute(sql, (library_id, carray(source_ids)))]
+
+    def delete(self, stream: StreamKind, ids: Sequence[int]) -> None:
+        """Delete rows by local id (their media files go with them; children keep a NULL
+        parent until their own sweep)."""
+        self.conn.execute(f"DELETE FROM {stream} WHERE id IN carray(?)", (int_array(list(ids)),))
+
+
+def _bindings(
+    ids: Sequence[int], library_id: int, rows: Sequence[Row], resolve: Sequence[Callable[[Any], int | None]]
+) -> list[tuple[Any, ...]]:
+    # spelled out per arity: this runs once per row of the largest tables
+    if not resolve:
+        return [(i, library_id, *row) for i, row in zip(ids, rows, strict=True)]
+    if len(resolve) == 1:
+        show = resolve[0]
+        return [(i, library_id, show(row[1]), *row) for i, row in zip(ids, rows, strict=True)]
+    show, season = resolve
+    return [(i, library_id, show(row[1]), season(row[2]), *row) for i, row in zip(ids, rows, strict=True)]
+
+
+def _without_parents(bindings: list[tuple[Any, ...]], first: int, n: int) -> list[Any]:
+    """For inserts (``first`` 2: id, library_id, parents...): the ids of the rows with a
+    NULL parent; for updates (``first`` 0: parents..., id last): their positions."""
+    if first == 2:
+        if n == 1:
+            return [b[0] for b in bindings if b[2] is None]
+        return [b[0] for b in bindings if b[2] is None or b[3] is None]
+    if n == 1:
+        return [i for i, b in enumerate(bindings) if b[0] is None]
+    return [i for i, b in enumerate(bindings) if b[0] is None or b[1] is None]
