@@ -10,14 +10,20 @@ ImporterError                  base; picklable with its arguments (errors cross 
 │   ├── TransportError         refused, reset, timeout, DNS, TLS, truncated  exit 75
 │   └── UnexpectedResponse     HTML instead of JSON, wrong content, etc.     exit 1
 ├── DecodeError                a page that does not have the documented shape exit 1
-├── StoreError                 the database: locked, read-only, disk full    exit 1
-│   └── LockedError            another run holds this database's lock        exit 4
+├── StoreError                 the database: damaged, disk full, I/O error   exit 1
+│   ├── UnusableDatabase       this --db path cannot be used: not SQLite,    exit 2
+│   │                          another program's database, a newer importer's,
+│   │                          a missing folder, a folder, read-only; .path
+│   └── LockedError            another run holds this database's lock, or    exit 4
+│                              another program its SQLite lock past the wait
 ├── CursorError                the cursor file is unreadable or belongs elsewhere
 └── Interrupted                SIGINT/SIGTERM: committed work is kept         exit 130/143
 ```
 
 Third-party errors are mapped at the boundary (``raise ... from exc``); the CLI is the
-only place that turns these into exit codes.
+only place that turns these into exit codes. An error raised in a worker process crosses
+to the main process as its class name, message and details (``importer.protocol.ErrorInfo``)
+and is raised there again as itself (:func:`error_class`).
 """
 
 from __future__ import annotations
@@ -92,6 +98,15 @@ class StoreError(ImporterError):
     pass
 
 
+class UnusableDatabase(StoreError):
+    """The ``--db`` path cannot be used as it is; the message names it and says what to
+    change (the path, the permissions, importer). Raised by the checks that run before
+    anything is written (``importer.store.preflight``, ``connect``): the file is left
+    untouched. Also for a file that turns read-only or unopenable during a run."""
+
+    exit_code = 2
+
+
 class LockedError(StoreError):
     exit_code = 4
 
@@ -107,3 +122,11 @@ class Interrupted(ImporterError):
         super().__init__(message, **details)
         if details.get("signal") == "SIGTERM":
             self.exit_code = 143
+
+
+def error_class(name: str) -> type[ImporterError]:
+    """The class of this module named ``name``; ImporterError for a name it does not know."""
+    found = globals().get(name)
+    if isinstance(found, type) and issubclass(found, ImporterError):
+        return found
+    return ImporterError

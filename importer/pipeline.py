@@ -39,6 +39,7 @@ from importer.lock import DatabaseLock
 from importer.progress import Progress
 from importer.sources import detect_source, make_source
 from importer.sources.base import STREAMS, LibraryInfo, ServerInfo, Source, StreamKind
+from importer.store.preflight import check_database
 from importer.targets import check_url, known_kind, select_libraries
 from importer.workers import WorkerPool, WriterSettings
 
@@ -203,6 +204,7 @@ class Importer:
     async def run(self) -> SyncResult:
         started = time.monotonic()
         check_url(self.url)
+        await asyncio.to_thread(check_database, self.db_path)  # before the lock: a bad --db gets no .lock
         self._task = asyncio.current_task()
         lock = DatabaseLock(self.db_path)
         lock.acquire()

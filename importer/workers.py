@@ -423,7 +423,7 @@ class WorkerPool:
         fds = {name: conn.fileno() for name, conn in pipes.items()}
         spec = _encode({"role": role, "fds": fds, "settings": settings})
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from importer.workers import child_main; child_main()", spec.hex()],
+            [sys.executable, "-P", "-c", "from importer.workers import child_main; child_main()", spec.hex()],
             pass_fds=list(fds.values()),
             stdin=subprocess.DEVNULL,
         )
