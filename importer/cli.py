@@ -3,19 +3,27 @@
 Exit codes (one shape everywhere; see the README): 0 done, 1 failed, 2 usage,
 4 database locked by another run, 75 temporary failure (resumable), 130/143
 interrupted. Progress goes to stderr, the one-line summary to stdout.
+
+Signals. A command that runs an event loop runs it through :func:`run_command`, which
+hands SIGINT and SIGTERM to the loop (``loop.add_signal_handler``): the first asks the
+command to stop cleanly (by default its main task is cancelled, so its ``finally`` and
+``async with`` blocks run), a second one ends the process at once. Outside the loop
+(imports, argument parsing, before and after the loop) a signal ends the process at once
+with :func:`exit_on_signal`. A Python signal handler never raises inside the loop: under
+uvloop an exception raised in a transport callback is logged ("Fatal error on
+transport") and the server goes on serving.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
 import stat
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,38 +39,161 @@ T = TypeVar("T")
 
 TOKEN_ENV = "IMPORTER_TOKEN"
 
+#: the signals every long-running command stops on
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop where it exists; the library API never sets a loop policy itself."""
+#: a command's exit code when a signal stopped it
+ExitCode = Callable[[signal.Signals], int]
+
+
+def interrupted(sig: signal.Signals) -> int:
+    """130 for SIGINT, 143 for SIGTERM: interrupted (a sync is resumable)."""
+    return 128 + sig
+
+
+def stopping_is_success(sig: signal.Signals) -> int:
+    """0: for a service (the emulator), a stop is its normal end."""
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop where it exists; the library API never sets a loop policy itself.
+    No signal handling: commands use :func:`run_command`."""
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
         return runner.run(coro)
 
 
-async def with_signals(run: Importer) -> SyncResult:
-    """Run an import; the first SIGINT/SIGTERM stops it cleanly (what is fetched is
-    committed), a second one ends the process at once (SQLite rolls back the open
-    transaction: the database stays as of the last commit)."""
-    loop = asyncio.get_running_loop()
+def exit_on_signal(code: ExitCode = interrupted) -> None:
+    """While no event loop runs: SIGINT/SIGTERM end the process at once with ``code(sig)``
+    (SystemExit, so ``with`` blocks still close), not with a traceback or click's "Aborted!"."""
 
-    def on_signal(sig: signal.Signals) -> None:
-        if run.cancelling:
+    def on_signal(signum: int, _frame: object) -> None:
+        sys.exit(code(signal.Signals(signum)))
+
+    for sig in SIGNALS:
+        signal.signal(sig, on_signal)
+
+
+class _Signals:
+    """SIGINT/SIGTERM as an event loop handles them: the first one calls ``stop``, a second
+    one ends the process at once with 128 + its number (an open SQLite transaction rolls
+    back, workers exit with their parent)."""
+
+    def __init__(self, stop: Callable[[signal.Signals], None]) -> None:
+        self.stop = stop
+        self.received: signal.Signals | None = None
+        self.main: asyncio.Future[Any] | None = None  # once it is done, there is nothing to stop
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in SIGNALS:
+            loop.add_signal_handler(sig, self, sig)
+
+    def __call__(self, sig: signal.Signals) -> None:
+        if self.received is not None:
             os._exit(128 + sig)
+        self.received = sig
+        if self.main is None or not self.main.done():
+            self.stop(sig)
+
+
+def run_command(
+    main: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    on_signal: Callable[[signal.Signals], None] | None = None,
+    stopped: ExitCode = interrupted,
+) -> T:
+    """Run a command's main coroutine, ``main()``, on uvloop (asyncio where uvloop is
+    missing), and stop it cleanly on SIGINT or SIGTERM, whatever it is doing.
+
+    The first signal calls ``on_signal(sig)``; without one, the main task is cancelled.
+    When the main task then ends cancelled, the process exits with ``stopped(sig)``
+    (default 130/143); when it ends otherwise, its result or exception stands. A second
+    signal ends the process at once with 130/143. Before the loop runs and after it
+    ends, a signal ends the process at once with ``stopped(sig)``.
+    """
+
+    def cancel_main(_sig: signal.Signals) -> None:
+        if handler.main is not None:
+            handler.main.cancel()
+
+    handler = _Signals(on_signal or cancel_main)
+
+    async def lifetime() -> T:
+        loop = asyncio.get_running_loop()
+        # From the loop's first callback on, signals are the loop's (installed before the
+        # loop runs, uvloop would only look at one when the next one arrives).
+        handler.install(loop)
+        task = loop.create_task(main())
+        handler.main = task
+        try:
+            return await task
+        finally:
+            await _shut_down(loop, task)
+            # From the last callback on, a signal ends the process again: no moment when
+            # the loop's handler is installed but no loop runs it.
+            exit_on_signal(stopped)
+
+    life = lifetime()
+    loop: asyncio.AbstractEventLoop | None = None
+    try:
+        loop = _new_loop()
+        return loop.run_until_complete(life)
+    except asyncio.CancelledError:
+        if handler.received is None:
+            raise
+        sys.exit(stopped(handler.received))
+    finally:
+        life.close()  # not started when a signal came first: no "never awaited" warning
+        if loop is not None:
+            loop.close()
+        exit_on_signal(stopped)  # asyncio's loop resets its signals to the defaults on close
+
+
+async def _shut_down(loop: asyncio.AbstractEventLoop, main: asyncio.Task[Any]) -> None:
+    """What ``asyncio.Runner`` does when it closes, inside the loop's run, so that the
+    signal handlers still work while it waits (for a worker-starting thread, say)."""
+    others = [t for t in asyncio.all_tasks(loop) if t is not main and t is not asyncio.current_task()]
+    for other in others:
+        other.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+def _stop_import(run: Importer) -> Callable[[signal.Signals], None]:
+    """The first SIGINT/SIGTERM stops an import cleanly: what is fetched is committed."""
+
+    def stop(sig: signal.Signals) -> None:
         click.echo(
             f"\n{sig.name}: finishing the pages in flight and committing them (again to stop at once)...",
             err=True,
         )
         run.cancel(sig.name)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
+    return stop
+
+
+async def with_signals(run: Importer) -> SyncResult:
+    """Run an import in an event loop that someone else runs (``asyncio.run``), with the
+    command line's signal handling: the first SIGINT/SIGTERM stops it cleanly (what is
+    fetched is committed), a second one ends the process at once (SQLite rolls back the
+    open transaction: the database stays as of the last commit). ``importer sync`` does
+    the same through :func:`run_command`."""
+    loop = asyncio.get_running_loop()
+    handler = _Signals(_stop_import(run))
+    handler.install(loop)
     try:
         return await run.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -113,8 +244,9 @@ def cli() -> None:
 # Stray arguments are taken, not refused by click, which would echo them: one may be a token.
 @cli.command(context_settings={"allow_extra_args": True})
 @click.argument("url")
+# --db is not checked by click: importer.store.preflight says what is wrong and what to do
 @click.option(
-    "--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="SQLite file."
+    "--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path), help="SQLite file."
 )
 @click.option(
     "--kind", type=click.Choice(["auto", "plex", "jellyfin", "emby"]), default="auto", show_default=True
@@ -202,7 +334,7 @@ def sync(
             verify_tls=not insecure,
         )
         run = Importer(url, db_path, token, options, Progress(mode=progress))
-        result = run_async(with_signals(run))
+        result = run_command(run.run, on_signal=_stop_import(run))
     except ImporterError as exc:
         fail(exc)
         return
@@ -217,14 +349,14 @@ def sync(
 
 
 @cli.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path))
 def status(db_path: Path) -> None:
     """Servers, libraries, counts and the last runs of a database."""
+    from importer.store.preflight import check_database
     from importer.store.queries import status_report
 
-    if not db_path.exists():
-        fail(ConfigError(f"no database at {str(db_path)!r}; run `importer sync URL --db {db_path}` first"))
     try:
+        check_database(db_path, readonly=True)  # the same refusals as sync, exit 2 (4: locked)
         click.echo(status_report(str(db_path)))
     except ImporterError as exc:
         fail(exc)
@@ -232,7 +364,7 @@ def status(db_path: Path) -> None:
 
 @cli.command()
 @click.option(
-    "--db", "db_path", default="demo.db", show_default=True, type=click.Path(dir_okay=False, path_type=Path)
+    "--db", "db_path", default="demo.db", show_default=True, type=click.Path(readable=False, path_type=Path)
 )
 @click.option("--kind", type=click.Choice(["plex", "jellyfin", "emby"]), default="plex", show_default=True)
 @click.option("--shows", type=click.IntRange(1), default=100, show_default=True)
@@ -242,7 +374,7 @@ def status(db_path: Path) -> None:
 def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, progress: str) -> None:
     """Start an emulated server with a generated library and import it into --db."""
     from importer.emulator import Controls, LibrarySpec, make_server
-    from importer.pipeline import sync as run_sync
+    from importer.pipeline import Importer
     from importer.progress import Progress
     from importer.results import format_summary
 
@@ -251,7 +383,8 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
         click.echo(f"Emulated {kind} server at {url} with {shows} shows (seed {seed}).", err=True)
         started = time.monotonic()
         try:
-            result = run_async(run_sync(url, db_path, token=server.token, progress=Progress(mode=progress)))
+            run = Importer(url, db_path, server.token, progress=Progress(mode=progress))
+            result = run_command(run.run, on_signal=_stop_import(run))
         except ImporterError as exc:
             fail(exc)
             return
@@ -314,7 +447,10 @@ def emulator(
     token_file: Path | None,
     cache_responses: bool,
 ) -> None:
-    """Run an emulated Plex, Jellyfin or Emby server until interrupted."""
+    """Run an emulated Plex, Jellyfin or Emby server until SIGINT or SIGTERM (exit 0)."""
+    # A service manager stops it with SIGTERM: that is its normal end, also while it
+    # builds its library, before its event loop runs.
+    exit_on_signal(stopping_is_success)
     from importer.emulator import Controls, LibrarySpec, make_server
 
     token = token_file.read_text().strip() if token_file else None
@@ -330,26 +466,35 @@ def emulator(
     gc.set_threshold(50_000, 50, 100)
 
     async def serve() -> None:
-        url = await server.start(host, port)
-        click.echo(f"url: {url}")
-        click.echo(f"token: {server.token}")
-        sys.stdout.flush()
         try:
-            await asyncio.Event().wait()
+            url = await server.start(host, port)
+            click.echo(f"url: {url}")
+            click.echo(f"token: {server.token}")
+            sys.stdout.flush()
+            await asyncio.Event().wait()  # until a signal cancels this task
         finally:
-            await server.stop()
+            await server.stop()  # in-flight requests get a few seconds to finish
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run_async(serve())
+    run_command(serve, stopped=stopping_is_success)
 
 
 def main() -> None:
-    # Until a run installs its own handlers, a signal ends the process with the usual code
+    # Until a command runs its event loop, a signal ends the process with the usual code
     # (130/143: "interrupted, nothing started"), not click's "Aborted!" and 1.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _exit_on_signal)
+    exit_on_signal()
+    _workers_run_this_package()
     cli()
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    sys.exit(128 + signum)
+def _workers_run_this_package() -> None:
+    """Workers start with ``python -P`` (no current folder on their path), so they import
+    the installed package. ``python -m importer`` in a folder that holds an ``importer/``
+    package (a checkout) runs that folder's package here, by Python's own rule: the
+    workers are then told to import it too, so that a run is one version of the code."""
+    if sys.flags.safe_path or not sys.path:
+        return
+    first = Path(sys.path[0] or os.curdir).resolve()
+    if Path(__file__).resolve().parent.parent != first:
+        return  # the console script, python -P, or an installed package
+    pythonpath = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(first), *([pythonpath] if pythonpath else [])])

@@ -99,8 +99,10 @@ class StoreError(ImporterError):
 
 
 class UnusableDatabase(StoreError):
-    """The ``--db`` path cannot be used as it is; the file was left untouched, and the
-    message names it and says what to change (the path, the permissions, importer)."""
+    """The ``--db`` path cannot be used as it is; the message names it and says what to
+    change (the path, the permissions, importer). Raised by the checks that run before
+    anything is written (``importer.store.preflight``, ``connect``): the file is left
+    untouched. Also for a file that turns read-only or unopenable during a run."""
 
     exit_code = 2
 

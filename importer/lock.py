@@ -3,16 +3,23 @@
 An advisory ``flock``: the kernel drops it when the holding process dies, however it
 dies, so a crashed run never leaves a stale lock behind. The file records who holds it,
 for the message that the second run prints.
+
+The lock file is created beside the database only once the path has passed its checks
+(``importer.store.preflight`` runs first); :meth:`DatabaseLock.acquire` still refuses a
+path that is a folder, or whose folder is missing or read-only, with a clear message of
+its own (:class:`~importer.errors.UnusableDatabase`, exit 2) rather than a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shlex
 import time
 from types import TracebackType
 
-from importer.errors import LockedError
+from importer.errors import LockedError, UnusableDatabase
 
 try:
     import fcntl
@@ -29,7 +36,7 @@ class DatabaseLock:
     def acquire(self) -> None:
         if fcntl is None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -43,6 +50,37 @@ class DatabaseLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self._fd = fd
+
+    def _open(self) -> int:
+        """The lock file, created if need be; a path that cannot have one is refused."""
+        db = self.db_path
+        if os.path.isdir(db):
+            raise UnusableDatabase(
+                f"{db} is a folder, not a database file: give the path of a file, "
+                f"e.g. --db {shlex.quote(os.path.join(db, 'library.db'))}",
+                path=db,
+            )
+        folder = os.path.dirname(os.path.abspath(db))
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UnusableDatabase(
+                f"the folder {folder} does not exist, so the database {db} cannot be created there: "
+                f"create it (mkdir -p {shlex.quote(folder)}), or choose another --db path",
+                path=db,
+            ) from None
+        except OSError as exc:
+            if os.path.exists(self.path):
+                why = "it is there, but this user may not open it for writing"
+            elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                why = f"the folder {folder} is read-only for this user"
+            else:
+                why = exc.strerror or str(exc)
+            raise UnusableDatabase(
+                f"cannot create the lock file {self.path} beside the database {db} ({why}): "
+                "make the folder and that file writable by this user, or choose another --db path",
+                path=db,
+            ) from None
 
     def release(self) -> None:
         if self._fd is not None:

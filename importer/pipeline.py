@@ -85,6 +85,7 @@ from importer.protocol import (
 )
 from importer.results import LibraryResult, SyncResult
 from importer.sources import Source, detect_source, make_source
+from importer.store.preflight import check_database
 from importer.targets import check_url, select_libraries
 from importer.workers import WorkerGone, WorkerPool, WriterSettings
 
@@ -157,6 +158,7 @@ class Importer:
     async def run(self) -> SyncResult:
         started = time.monotonic()
         check_url(self.url)
+        await asyncio.to_thread(check_database, self.db_path)  # before the lock: a bad --db gets no .lock
         self._task = asyncio.current_task()
         lock = DatabaseLock(self.db_path)
         lock.acquire()

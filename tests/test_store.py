@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from importer.errors import LockedError, StoreError
+from importer.errors import LockedError, StoreError, UnusableDatabase
 from importer.rows import EPISODE_COLUMNS, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
 from importer.store import SCHEMA_VERSION, WriteCounts, Writer, connect, migrations, queries
 
@@ -211,10 +211,13 @@ def test_newer_schema_is_refused(db: Path) -> None:
     conn = connect(db)
     conn.pragma("user_version", SCHEMA_VERSION + 1)
     conn.close()
-    with pytest.raises(StoreError, match="newer importer"):
+    before = db.read_bytes()
+    with pytest.raises(UnusableDatabase, match="newer importer") as info:
         connect(db)
-    with pytest.raises(StoreError, match="newer importer"):
+    assert info.value.exit_code == 2
+    with pytest.raises(UnusableDatabase, match="newer importer"):
         connect(db, readonly=True)
+    assert db.read_bytes() == before
 
 
 def test_foreign_sqlite_file_is_refused(db: Path) -> None:
@@ -222,38 +225,45 @@ def test_foreign_sqlite_file_is_refused(db: Path) -> None:
     other.execute("CREATE TABLE notes (text)")
     other.commit()
     other.close()
-    with pytest.raises(StoreError, match="did not create"):
+    before = db.read_bytes()
+    with pytest.raises(UnusableDatabase, match="did not create"):
         connect(db)
+    with pytest.raises(UnusableDatabase, match="did not create"):
+        connect(db, readonly=True)
+    assert db.read_bytes() == before  # not even journal_mode=wal
+    assert sorted(p.name for p in db.parent.iterdir()) == [db.name]
     assert sqlite3.connect(db).execute("SELECT count(*) FROM sqlite_master").fetchone() == (1,)
 
 
 def test_not_a_database(db: Path) -> None:
     db.write_bytes(b"this is a text file, not a database\n" * 200)
-    with pytest.raises(StoreError, match="not a SQLite database") as info:
+    with pytest.raises(UnusableDatabase, match="not a SQLite database") as info:
         connect(db)
     assert info.value.details["path"] == str(db)
-    with pytest.raises(StoreError, match="not a SQLite database"):
+    with pytest.raises(UnusableDatabase, match="not a SQLite database"):
         connect(db, readonly=True)
 
 
 def test_readonly_needs_an_existing_importer_database(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="no database"):
+    with pytest.raises(UnusableDatabase, match="no database"):
         connect(tmp_path / "missing.db", readonly=True)
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).execute("PRAGMA user_version").fetchall()
     empty.touch()
-    with pytest.raises(StoreError, match="no importer data"):
+    with pytest.raises(UnusableDatabase, match="no importer data"):
         connect(empty, readonly=True)
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot open"):
+    with pytest.raises(UnusableDatabase, match=r"does not exist.*mkdir -p"):
         connect(tmp_path / "no" / "such" / "dir.db")
+    assert not (tmp_path / "no").exists()
 
 
 def test_path_is_a_directory(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="cannot open"):
+    with pytest.raises(UnusableDatabase, match="is a folder, not a database file"):
         connect(tmp_path)
+    assert list(tmp_path.parent.glob(f"{tmp_path.name}?*")) == []  # no -wal, -shm, .lock
 
 
 def test_writing_through_a_read_only_connection(db: Path) -> None:

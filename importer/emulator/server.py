@@ -173,6 +173,10 @@ class EmulatedServer:
     kind: ClassVar[str] = ""
     #: paths that answer without a token, as on the real server
     public_paths: ClassVar[frozenset[str]] = frozenset()
+    #: how long :meth:`stop` lets requests in flight finish before it cancels them, and
+    #: then waits for them to end (aiohttp's default is 60 s, twice: a stalled request
+    #: would hold a stop for two minutes)
+    stop_grace_s: ClassVar[float] = 2.0
 
     def __init__(
         self,
@@ -369,7 +373,7 @@ class EmulatedServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port) in the running loop; returns the URL."""
         self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        self._runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=self.stop_grace_s)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -380,6 +384,7 @@ class EmulatedServer:
         return self.url
 
     async def stop(self) -> None:
+        """Stop listening, let requests in flight finish (``stop_grace_s``), cancel the rest."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -13,13 +13,14 @@ The part of ``schema.sql`` after the ``-- @late-indexes`` line is not run at cre
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 
 import apsw
 
-from importer.errors import StoreError
+from importer.errors import StoreError, UnusableDatabase
 
 SCHEMA_VERSION = 2
 #: marks our files (PRAGMA application_id), so a foreign SQLite file is never "upgraded"
@@ -103,36 +104,60 @@ def migrate(
     return before
 
 
-def _check(conn: apsw.Connection, path: str, have: int, app: int, want: int) -> None:
+def check_usable(conn: apsw.Connection, path: str, *, want: int = SCHEMA_VERSION) -> None:
+    """Before anything writes to the file: it must be new (no tables), or an importer
+    database no newer than ``want``. Reads only; raises :class:`UnusableDatabase`."""
+    have, app = _version(conn)
+    check_identity(path, have, app, lambda: _has_tables(conn), want=want)
+
+
+def check_identity(
+    path: str, have: int, app: int, has_tables: Callable[[], bool] | None, *, want: int = SCHEMA_VERSION
+) -> None:
+    """Refuse a file by its ``user_version``, ``application_id`` and, when both are 0,
+    by whether it has tables (``has_tables`` None: not known yet, let it pass)."""
     if have == 0 and app == 0:
-        if _has_tables(conn):
-            raise StoreError(
-                f"{path} is a SQLite database that importer did not create: choose another --db path",
+        if has_tables is not None and has_tables():
+            raise UnusableDatabase(
+                f"{path} is a SQLite database that importer did not create (it holds another "
+                "program's tables), and it was left as it is: choose another --db path",
                 path=path,
             )
         return
     if app != APPLICATION_ID:
-        raise StoreError(
-            f"{path} is a SQLite database of another program: choose another --db path", path=path
-        )
-    if have > want:
-        raise StoreError(
-            f"{path} was written by a newer importer (schema version {have}, this one knows "
-            f"{want}): upgrade importer",
+        raise UnusableDatabase(
+            f"{path} is a SQLite database of another program, and it was left as it is: "
+            "choose another --db path",
             path=path,
         )
+    if have > want:
+        raise UnusableDatabase(
+            f"{path} was written by a newer importer (schema version {have}, this one knows "
+            f"{want}), and it was left as it is: upgrade importer, or choose another --db path",
+            path=path,
+        )
+
+
+def _check(conn: apsw.Connection, path: str, have: int, app: int, want: int) -> None:
+    check_identity(path, have, app, lambda: _has_tables(conn), want=want)
+
+
+def no_importer_data(path: str) -> UnusableDatabase:
+    return UnusableDatabase(
+        f"{path} holds no importer data yet: run `importer sync URL --db {shlex.quote(path)}` first",
+        path=path,
+    )
 
 
 def check_readable(conn: apsw.Connection, path: str) -> None:
     """For read-only connections: the file must be an importer database of this version."""
     have, app = _version(conn)
     if have == 0 and app == 0:
-        raise StoreError(
-            f"{path} holds no importer data yet: run `importer sync ... --db {path}` first", path=path
-        )
+        check_identity(path, have, app, lambda: _has_tables(conn))
+        raise no_importer_data(path)
     _check(conn, path, have, app, SCHEMA_VERSION)
     if have < SCHEMA_VERSION:
-        raise StoreError(
+        raise UnusableDatabase(
             f"{path} has an older schema (version {have}): run `importer sync` once to upgrade it",
             path=path,
         )
