@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.errors import LockedError, StoreError, UnusableDatabase
+from importer.model import (
+    LibraryInfo,
+    ListingKind,
+    RunMode,
+    RunStatus,
+    ServerInfo,
+    StreamKind,
+    StreamProgress,
+)
 from importer.rows import EPISODE_COLUMNS, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
 from importer.store import SCHEMA_VERSION, WriteCounts, Writer, connect, migrations, queries
 
@@ -80,8 +90,44 @@ def writer(db: Path) -> Iterator[Writer]:
 
 @pytest.fixture
 def library(writer: Writer) -> int:
-    server = writer.ensure_server("plex", "machine-1", "Home", "http://plex:32400")
-    return writer.ensure_library(server, "2", "TV Shows", "show")
+    server = writer.ensure_server(ServerInfo("plex", "machine-1", "Home", "1.41", "http://plex:32400"))
+    return writer.ensure_library(server, LibraryInfo("2", "TV Shows", "show"))
+
+
+def write_page(
+    writer: Writer,
+    library_id: int,
+    shows: Sequence[Row] = (),
+    seasons: Sequence[Row] = (),
+    episodes: Sequence[Row] = (),
+    files: Sequence[Row] = (),
+    adoptable: Callable[[int], bool] | None = None,
+) -> WriteCounts:
+    """Pages of each stream, one after the other, as the decoder sends them: new or not,
+    nothing known in advance (every row's stored id 0: the writer compares them itself)."""
+    counts = WriteCounts()
+    for stream, rows in (
+        (StreamKind.SHOWS, shows),
+        (StreamKind.SEASONS, seasons),
+        (StreamKind.EPISODES, episodes),
+    ):
+        if rows:
+            page_files = files if stream is StreamKind.EPISODES else ()
+            counts += writer.write_rows(
+                library_id, stream, rows, files=page_files, adoptable=adoptable
+            ).counts
+    return counts
+
+
+@contextmanager
+def transaction(writer: Writer) -> Iterator[None]:
+    writer.begin()
+    try:
+        yield
+    except BaseException:
+        writer.rollback()
+        raise
+    writer.commit()
 
 
 def snapshot(conn: apsw.Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -133,7 +179,7 @@ def test_new_file_gets_schema_and_pragmas(db: Path) -> None:
 
 def test_reopen_keeps_data_and_does_not_migrate(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Writer.open(db) as w:
-        w.ensure_server("jellyfin", "abc", "Box", None)
+        w.ensure_server(ServerInfo("jellyfin", "abc", "Box", "10.10", ""))
     monkeypatch.setattr(migrations, "schema_sql", lambda: pytest.fail("schema re-created"))
     conn = connect(db)
     assert conn.pragma("user_version") == SCHEMA_VERSION
@@ -270,7 +316,7 @@ def test_writing_through_a_read_only_connection(db: Path) -> None:
     connect(db).close()
     ro = Writer(connect(db, readonly=True))
     with pytest.raises(StoreError, match="read-only") as info:
-        ro.ensure_server("plex", "m", None, None)
+        ro.ensure_server(ServerInfo("plex", "m", "", "", ""))
     assert isinstance(info.value.__cause__, apsw.ReadOnlyError)
     ro.close()
 
@@ -280,7 +326,7 @@ def test_full_disk_maps_to_store_error(writer: Writer, library: int) -> None:
     rows = [episode(str(i), "10", "11", i, title="x" * 500) for i in range(2000)]
     writer.begin()
     with pytest.raises(StoreError, match=r"disk .* is full") as info:
-        writer.write_page(library, episodes=rows)
+        write_page(writer, library, episodes=rows)
     # SQLite may have rolled back the whole transaction already; rollback() is safe anyway
     writer.rollback()
     # picklable, so it can cross from the writer process to the main one
@@ -290,7 +336,7 @@ def test_full_disk_maps_to_store_error(writer: Writer, library: int) -> None:
 
 def test_second_writer_gets_locked_error(db: Path, writer: Writer, library: int) -> None:
     writer.begin()
-    writer.write_page(library, shows=[show("10")])
+    write_page(writer, library, shows=[show("10")])
     other = Writer.open(db, busy_timeout_ms=50)
     with pytest.raises(LockedError, match="another process"):
         other.begin()
@@ -303,10 +349,10 @@ def test_second_writer_gets_locked_error(db: Path, writer: Writer, library: int)
 
 def test_reader_is_not_blocked_by_an_open_write_transaction(db: Path, writer: Writer, library: int) -> None:
     shows, seasons, episodes, files = small_library()
-    writer.write_page(library, shows, seasons)
+    write_page(writer, library, shows, seasons)
     reader = connect(db, readonly=True, busy_timeout_ms=0)
     writer.begin()
-    writer.write_page(library, episodes=episodes, files=files)
+    write_page(writer, library, episodes=episodes, files=files)
     # WAL: the reader sees the last commit at once, without waiting for the writer
     assert reader.execute("SELECT count(*) FROM shows").get == 2
     assert reader.execute("SELECT count(*) FROM episodes").get == 0
@@ -320,16 +366,16 @@ def test_reader_is_not_blocked_by_an_open_write_transaction(db: Path, writer: Wr
 
 
 def test_ensure_server_and_library_are_upserts(writer: Writer) -> None:
-    s1 = writer.ensure_server("plex", "m1", "Old name", "http://a")
-    s2 = writer.ensure_server("plex", "m1", "New name", "http://b")
-    other = writer.ensure_server("jellyfin", "m1", "J", None)
+    s1 = writer.ensure_server(ServerInfo("plex", "m1", "Old name", "1", "http://a"))
+    s2 = writer.ensure_server(ServerInfo("plex", "m1", "New name", "1", "http://b"))
+    other = writer.ensure_server(ServerInfo("jellyfin", "m1", "J", "1", ""))
     assert s1 == s2 != other
     assert writer.conn.execute("SELECT name, base_url FROM servers WHERE id = ?", (s1,)).fetchall() == [
         ("New name", "http://b")
     ]
-    lib1 = writer.ensure_library(s1, "2", "TV", "show")
-    assert writer.ensure_library(s1, "2", "Series", "show") == lib1
-    assert writer.ensure_library(other, "2", "TV", "show") != lib1
+    lib1 = writer.ensure_library(s1, LibraryInfo("2", "TV"))
+    assert writer.ensure_library(s1, LibraryInfo("2", "Series")) == lib1
+    assert writer.ensure_library(other, LibraryInfo("2", "TV")) != lib1
     assert writer.conn.execute("SELECT title FROM libraries WHERE id = ?", (lib1,)).get == "Series"
 
 
@@ -338,8 +384,8 @@ def test_ensure_server_and_library_are_upserts(writer: Writer) -> None:
 
 def test_round_trip_of_every_column(writer: Writer, library: int) -> None:
     shows, seasons, episodes, files = small_library()
-    with writer.transaction():
-        counts = writer.write_page(library, shows, seasons, episodes, files)
+    with transaction(writer):
+        counts = write_page(writer, library, shows, seasons, episodes, files)
     assert counts == WriteCounts(shows=2, seasons=3, episodes=4, files=5, unchanged=0)
     assert counts.written == 9
     conn = writer.conn
@@ -366,13 +412,13 @@ def test_round_trip_of_every_column(writer: Writer, library: int) -> None:
 
 def test_second_write_of_the_same_page_changes_nothing(writer: Writer, library: int) -> None:
     page = small_library()
-    with writer.transaction():
-        writer.write_page(library, *page)
+    with transaction(writer):
+        write_page(writer, library, *page)
         writer.link(library)
     before = snapshot(writer.conn)
     changes = writer.conn.total_changes()
-    with writer.transaction():
-        counts = writer.write_page(library, *page)
+    with transaction(writer):
+        counts = write_page(writer, library, *page)
     assert counts == WriteCounts(unchanged=9)
     assert counts.written == 0
     assert writer.conn.total_changes() == changes  # not a single row was touched
@@ -381,14 +427,15 @@ def test_second_write_of_the_same_page_changes_nothing(writer: Writer, library: 
 
 def test_changed_etag_rewrites_the_row_and_replaces_its_files(writer: Writer, library: int) -> None:
     shows, seasons, episodes, files = small_library()
-    writer.write_page(library, shows, seasons, episodes, files)
+    write_page(writer, library, shows, seasons, episodes, files)
     before = snapshot(writer.conn)
     file_ids = {r[2]: r[0] for r in before["media_files"]}
 
     changed = episode("14", "10", "11", 2, etag="e2", title="Renamed")
     new_files = [media_file("14", "p14c", "/tv/c.mkv")]  # p14 and p14b are gone
     untouched_files = [f for f in files if f[0] == "13"]
-    counts = writer.write_page(
+    counts = write_page(
+        writer,
         library,
         shows=[show("20", etag="s2", title="Retitled"), shows[0]],
         episodes=[episodes[0], changed],
@@ -411,8 +458,9 @@ def test_changed_etag_rewrites_the_row_and_replaces_its_files(writer: Writer, li
 
 def test_overlapping_pages(writer: Writer, library: int) -> None:
     # offset paging over a changing library repeats items across pages
-    first = writer.write_page(library, episodes=[episode("1", "10", None), episode("2", "10", None)])
-    again = writer.write_page(
+    first = write_page(writer, library, episodes=[episode("1", "10", None), episode("2", "10", None)])
+    again = write_page(
+        writer,
         library,
         episodes=[episode("2", "10", None), episode("3", "10", None)],
         files=[media_file("2", "p2"), media_file("3", "p3")],
@@ -423,13 +471,14 @@ def test_overlapping_pages(writer: Writer, library: int) -> None:
 
 
 def test_null_etag_is_always_rewritten(writer: Writer, library: int) -> None:
-    writer.write_page(library, shows=[show("10", etag=None)])
-    assert writer.write_page(library, shows=[show("10", etag=None, title="New")]).shows == 1
+    write_page(writer, library, shows=[show("10", etag=None)])
+    assert write_page(writer, library, shows=[show("10", etag=None, title="New")]).shows == 1
     assert writer.conn.execute("SELECT title FROM shows").get == "New"
 
 
 def test_duplicates_within_a_page_last_wins(writer: Writer, library: int) -> None:
-    counts = writer.write_page(
+    counts = write_page(
+        writer,
         library,
         shows=[show("10", title="First"), show("10", title="Second")],
         episodes=[episode("13", "10", None, title="a"), episode("13", "10", None, title="b")],
@@ -442,7 +491,8 @@ def test_duplicates_within_a_page_last_wins(writer: Writer, library: int) -> Non
 
 
 def test_double_episode_shares_a_file_part(writer: Writer, library: int) -> None:
-    writer.write_page(
+    write_page(
+        writer,
         library,
         episodes=[episode("13", "10", "11", 1), episode("14", "10", "11", 2)],
         files=[media_file("13", "p1"), media_file("14", "p1")],
@@ -453,26 +503,32 @@ def test_double_episode_shares_a_file_part(writer: Writer, library: int) -> None
 
 def test_files_without_their_episodes_are_a_caller_bug(writer: Writer, library: int) -> None:
     with pytest.raises(StoreError, match="without their episodes"):
-        writer.write_page(library, files=[media_file("13", "p1")])
+        writer.write_rows(library, StreamKind.SHOWS, [show("10")], files=[media_file("13", "p1")])
+    # files whose episode is not in the page are not written
+    done = writer.write_rows(
+        library, StreamKind.EPISODES, [episode("13", "10", None)], files=[media_file("99", "p")]
+    )
+    assert done.counts.files == 0
 
 
 def test_failed_page_leaves_nothing_behind(writer: Writer, library: int) -> None:
     writer.begin()
-    writer.write_page(library, shows=[show("10")])
+    write_page(writer, library, shows=[show("10")])
     with pytest.raises(StoreError, match="ConstraintError"):
         # a file without a source id breaks NOT NULL after the show and the episode were written
         bad = (*media_file("13", "p1")[:1], None, *media_file("13", "p1")[2:])
-        writer.write_page(library, shows=[show("20")], episodes=[episode("13", "10", None)], files=[bad])
+        write_page(writer, library, shows=[show("20")], episodes=[episode("13", "10", None)], files=[bad])
     writer.commit()
+    # the episodes page is written whole or not at all; the pages before it stay
     assert writer.conn.execute("SELECT count(*) FROM episodes").get == 0
-    assert [r[0] for r in writer.conn.execute("SELECT source_id FROM shows")] == ["10"]
+    assert [r[0] for r in writer.conn.execute("SELECT source_id FROM shows")] == ["10", "20"]
 
 
 def test_libraries_are_kept_apart(writer: Writer, library: int) -> None:
     server = writer.conn.execute("SELECT server_id FROM libraries WHERE id = ?", (library,)).get
-    other = writer.ensure_library(server, "3", "Anime", "show")
-    writer.write_page(library, shows=[show("10")], episodes=[episode("13", "10", None)])
-    counts = writer.write_page(other, shows=[show("10")], episodes=[episode("13", "10", None)])
+    other = writer.ensure_library(server, LibraryInfo("3", "Anime"))
+    write_page(writer, library, shows=[show("10")], episodes=[episode("13", "10", None)])
+    counts = write_page(writer, other, shows=[show("10")], episodes=[episode("13", "10", None)])
     assert counts.written == 2
     writer.link(library)
     writer.link(other)
@@ -488,9 +544,9 @@ def test_libraries_are_kept_apart(writer: Writer, library: int) -> None:
 def test_link_resolves_parents_written_after_their_children(writer: Writer, library: int) -> None:
     shows, seasons, episodes, files = small_library()
     # streams arrive in any order: episodes first, then seasons, then shows
-    writer.write_page(library, episodes=episodes, files=files)
-    writer.write_page(library, seasons=seasons)
-    writer.write_page(library, shows=shows)
+    write_page(writer, library, episodes=episodes, files=files)
+    write_page(writer, library, seasons=seasons)
+    write_page(writer, library, shows=shows)
     nulls = "SELECT count(*) FROM episodes WHERE show_id IS NULL OR season_id IS NULL"
     assert writer.conn.execute(nulls).get == 4
     result = writer.link(library)
@@ -507,7 +563,8 @@ def test_link_resolves_parents_written_after_their_children(writer: Writer, libr
 
 
 def test_link_resolves_hidden_and_missing_season_ids(writer: Writer, library: int) -> None:
-    writer.write_page(
+    write_page(
+        writer,
         library,
         shows=[show("10"), show("20"), show("30")],
         seasons=[
@@ -540,17 +597,17 @@ def test_link_resolves_hidden_and_missing_season_ids(writer: Writer, library: in
 
 
 def test_link_reports_orphan_seasons(writer: Writer, library: int) -> None:
-    writer.write_page(library, seasons=[season("11", "missing", 1)])
+    write_page(writer, library, seasons=[season("11", "missing", 1)])
     result = writer.link(library)
     assert (result.orphan_seasons, result.orphan_season_count) == (["11"], 1)
 
 
 def test_changed_episode_moving_season_is_relinked(writer: Writer, library: int) -> None:
     shows, seasons, episodes, files = small_library()
-    writer.write_page(library, shows, seasons, episodes, files)
+    write_page(writer, library, shows, seasons, episodes, files)
     writer.link(library)
     moved = episode("13", "10", None, 1, season_number=2, etag="e2")  # now in season 2, no SeasonId
-    writer.write_page(library, episodes=[moved], files=[media_file("13", "p13")])
+    write_page(writer, library, episodes=[moved], files=[media_file("13", "p13")])
     writer.link(library)
     got = writer.conn.execute(
         "SELECT se.source_id FROM episodes e JOIN seasons se ON se.id = e.season_id WHERE e.source_id = '13'"
@@ -561,57 +618,64 @@ def test_changed_episode_moving_season_is_relinked(writer: Writer, library: int)
 # ------------------------------------------------------------------ indexes, runs, read side
 
 
-def test_ensure_and_drop_indexes(writer: Writer, library: int) -> None:
-    writer.write_page(library, *small_library())
+def test_ensure_indexes(writer: Writer, library: int) -> None:
+    write_page(writer, library, *small_library())
     writer.ensure_indexes()
     writer.ensure_indexes()  # idempotent
     names = {r[0] for r in writer.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
     assert {"episodes_by_show", "episodes_by_season", "episodes_by_guid", "seasons_by_show"} <= names
     plan = writer.conn.execute("EXPLAIN QUERY PLAN SELECT * FROM episodes WHERE show_id = 1").fetchall()
     assert "episodes_by_show" in str(plan)
-    writer.drop_indexes()
-    names = {r[0] for r in writer.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
-    assert "episodes_by_show" not in names
-    assert any(n.startswith("sqlite_autoindex_episodes") for n in names)  # uniqueness stays
 
 
 def test_run_bookkeeping(db: Path, writer: Writer, library: int) -> None:
-    run = writer.start_run(library, "full", started_at=1000)
+    run = writer.start_run(library, RunMode.FULL, started_at=1000)
     writer.begin()
-    counts = writer.write_page(library, *small_library())
-    writer.update_run_progress(run, b'{"episodes": {"offset": 1000}}')
+    counts = write_page(writer, library, *small_library())
+    committed = {StreamKind.EPISODES: StreamProgress(total=4, committed=[(0, 4)])}
+    writer.save_progress(run, committed)
     writer.commit()
     writer.begin()
-    writer.update_run_progress(run, {"episodes": {"offset": 2000}})
+    writer.save_progress(run, {StreamKind.EPISODES: StreamProgress(kind=ListingKind.IDS)})
     writer.rollback()  # progress is kept only with the rows it describes
     writer.finish_run(
-        run, "done", None, {**counts.as_run_counts(), "requests": 7, "bytes": 9000}, finished_at=1005
+        run, RunStatus.DONE, None, {**counts.as_run_counts(), "requests": 7, "bytes": 9000}, finished_at=1005
     )
-    server_run = writer.start_run(None, "full", server_id=1)
-    writer.finish_run(server_run, "failed", "the server went away")
-    with pytest.raises(ValueError, match="status"):
-        writer.finish_run(run, "fine")
+    failed = writer.start_run(library, RunMode.INCREMENTAL)
+    writer.finish_run(failed, RunStatus.FAILED, "the server went away")
+    with pytest.raises(ValueError, match="fine"):
+        writer.finish_run(run, "fine")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dry run"):
+        writer.finish_run(run, RunStatus.DRY_RUN)  # reported, never stored
     with pytest.raises(ValueError, match="counts"):
-        writer.finish_run(run, "done", counts={"episodes": 1})
+        writer.finish_run(run, RunStatus.DONE, counts={"episodes": 1})
 
     ro = connect(db, readonly=True)
     runs = queries.last_runs(ro)
-    assert [r.id for r in runs] == [server_run, run]
-    assert runs[0].library_id is None and runs[0].reason == "the server went away"
+    assert [r.id for r in runs] == [failed, run]
+    assert runs[0].mode == "incremental" and runs[0].reason == "the server went away"
     r = runs[1]
     assert (r.mode, r.status, r.started_at, r.finished_at) == ("full", "done", 1000, 1005)
     assert (r.shows_written, r.seasons_written, r.episodes_written, r.files_written) == (2, 3, 4, 5)
-    assert (r.requests, r.bytes, r.progress) == (7, 9000, '{"episodes": {"offset": 1000}}')
-    assert [x.id for x in queries.last_runs(ro, library_id=library)] == [run]
+    assert (r.requests, r.bytes) == (7, 9000)
+    assert (
+        r.progress == '{"episodes":{"listing":1,"kind":"full","total":4,"committed":[[0,4]],"leaf_total":0}}'
+    )
+    assert [x.id for x in queries.last_runs(ro, library_id=library)] == [failed, run]
     ro.close()
+    # what the next run starts from: no watermark (none was given), a failed run to supersede
+    stored = writer.stored_library(library)
+    assert (stored.watermark, stored.verified_at) == (None, 1000)
+    assert (stored.unfinished_run, stored.unfinished_mode) == (failed, RunMode.INCREMENTAL)
+    assert stored.populated == list(StreamKind)
 
 
 def test_status_queries(db: Path, writer: Writer, library: int) -> None:
-    writer.write_page(library, *small_library())
-    run = writer.start_run(library, "full")
-    writer.finish_run(run, "done", finished_at=1234)
+    write_page(writer, library, *small_library())
+    run = writer.start_run(library, RunMode.FULL)
+    writer.finish_run(run, RunStatus.DONE, finished_at=1234)
     server = writer.conn.execute("SELECT server_id FROM libraries").get
-    writer.ensure_library(server, "9", "Empty", "show")
+    writer.ensure_library(server, LibraryInfo("9", "Empty"))
     ro = connect(db, readonly=True)
     assert [(s.kind, s.machine_id, s.name) for s in queries.servers(ro)] == [("plex", "machine-1", "Home")]
     libs = queries.libraries(ro)
@@ -619,18 +683,19 @@ def test_status_queries(db: Path, writer: Writer, library: int) -> None:
         ("TV Shows", 2, 3, 4, 5, 1234),
         ("Empty", 0, 0, 0, 0, None),
     ]
-    assert queries.stored_etags(ro, library, "shows") == {"10": "s1", "20": "s1"}
+    assert queries.stored_rows(ro, library, StreamKind.SHOWS, ["10", "20", "30"]) == {
+        "10": (1, "s1"),
+        "20": (2, "s1"),
+    }
     report = queries.status_report(db)
     assert "plex server 'Home'" in report
     assert "'TV Shows': 2 shows, 3 seasons, 4 episodes, 5 files; last complete sync 1970-01-01" in report
     assert f"#{run} " in report and ": done (" in report
-    with pytest.raises(ValueError):
-        queries.stored_etags(ro, library, "runs")  # type: ignore[arg-type]
     ro.close()
 
 
 def test_deleting_an_episode_cascades_to_its_files(writer: Writer, library: int) -> None:
-    writer.write_page(library, *small_library())
+    write_page(writer, library, *small_library())
     writer.conn.execute("DELETE FROM episodes WHERE source_id = '14'")
     assert writer.conn.execute("SELECT count(*) FROM media_files").get == 3
 
@@ -654,14 +719,14 @@ def test_pages_in_any_order_leave_the_last_version_of_each_item(tmp_path_factory
     path = tmp_path_factory.mktemp("prop") / "p.db"
     expected: dict[str, tuple[Row, list[Row]]] = {}
     with Writer.open(path) as w:
-        lib = w.ensure_library(w.ensure_server("plex", "m", None, None), "1", None, None)
+        lib = w.ensure_library(w.ensure_server(ServerInfo("plex", "m", "", "", "")), LibraryInfo("1", ""))
         for page in pages:
             episodes = [row for row, _ in page]
             files = [
                 media_file(row[0], f"{row[0]}-{n}-{row[7]}") for row, nfiles in page for n in range(nfiles)
             ]
-            with w.transaction():
-                counts = w.write_page(lib, episodes=episodes, files=files)
+            with transaction(w):
+                counts = write_page(w, lib, episodes=episodes, files=files)
             last = {row[0]: (row, nfiles) for row, nfiles in page}
             unchanged = 0
             for sid, (row, _) in last.items():

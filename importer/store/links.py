@@ -40,7 +40,7 @@ class LinkResult:
 _SEASONS = (
     "UPDATE seasons SET show_id = (SELECT id FROM shows AS sh WHERE "
     "sh.library_id = seasons.library_id AND sh.source_id = seasons.show_source_id) "
-    "WHERE {where} AND show_id IS NULL"
+    "WHERE show_id IS NULL AND {where}"
 )
 _EPISODES = (
     "UPDATE episodes SET "
@@ -48,12 +48,14 @@ _EPISODES = (
     "sh.library_id = episodes.library_id AND sh.source_id = episodes.show_source_id)), "
     "season_id = coalesce(season_id, (SELECT id FROM seasons AS se WHERE "
     "se.library_id = episodes.library_id AND se.source_id = episodes.season_source_id)) "
-    "WHERE {where} AND (show_id IS NULL OR season_id IS NULL)"
+    "WHERE (show_id IS NULL OR season_id IS NULL) AND {where}"
 )
-_ORPHAN_SEASONS = "SELECT source_id FROM seasons WHERE {where} AND show_id IS NULL"
-_ORPHAN_EPISODES = "SELECT source_id FROM episodes WHERE {where} AND (show_id IS NULL OR season_id IS NULL)"
+_ORPHAN_SEASONS = "SELECT source_id FROM seasons WHERE show_id IS NULL AND {where}"
+_ORPHAN_EPISODES = "SELECT source_id FROM episodes WHERE (show_id IS NULL OR season_id IS NULL) AND {where}"
+#: season_id IS NULL too (it is, without a season source id): so the season index finds them
 _NO_SEASON = (
-    "SELECT id, show_source_id, season_number FROM episodes WHERE {where} AND season_source_id IS NULL"
+    "SELECT id, show_source_id, season_number FROM episodes "
+    "WHERE season_id IS NULL AND season_source_id IS NULL AND {where}"
 )
 
 
@@ -61,13 +63,13 @@ def link(
     conn: apsw.Connection, library_id: int, only: Mapping[StreamKind, Sequence[int]] | None = None
 ) -> LinkResult:
     """Resolve the NULL parents of a library's seasons and episodes: every row (``only``
-    None), or just the rows with these local ids (what this run wrote without a parent:
-    a full scan of a million episodes is not free)."""
+    None: cheap once the late indexes on show_id and season_id exist, a full scan before),
+    or just the rows with these local ids (what this run wrote without a parent)."""
     if only is not None and not any(only.values()):
         return LinkResult()
 
     def where(kind: StreamKind) -> tuple[str, tuple[Any, ...]] | None:
-        # "+library_id": scan the table rather than the (library_id, source_id) index
+        # "+library_id": not the (library_id, source_id) index, but those on the parent ids
         if only is None:
             return "+library_id = ?", (library_id,)
         ids = sorted(set(only.get(kind, ())))

@@ -227,7 +227,7 @@ class RowWriter:
             by_source.update((row[0], row_id) for row_id, row in changed)
             out = [by_source[row[0]] for row in rows]
         counts = self._counts(table, written=len(rows), unchanged=0)
-        if files:
+        if table is _EPISODES and (files or changed):
             episode_ids = dict(zip((row[0] for row in rows), out, strict=True))
             counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], files)
         return PageWrite(counts, out)
@@ -260,9 +260,9 @@ class RowWriter:
         written = dict(zip((row[0] for row in new), written_ids, strict=True))
         written.update((row[0], row_id) for row_id, row in changed)
         counts = self._counts(
-            table, written=len(new) + len(changed), unchanged=len(page) - len(new) - len(changed)
+            table, written=len(new) + len(changed), unchanged=len(rows) - len(new) - len(changed)
         )
-        if files:
+        if table is _EPISODES and (files or changed):
             # (episode_id, source_id) is unique: the last of duplicate rows wins
             unique = list({(f[0], f[1]): f for f in files if f[0] in written}.values())
             counts.files = self._write_files(written, [row_id for row_id, _ in changed], unique)

@@ -154,11 +154,18 @@ class Writer:
             return self.rows.write(library_id, stream, rows, ids, files, adoptable)
 
     def link(self, library_id: int, *, every_row: bool = False) -> links.LinkResult:
-        """Resolve the parents this writer left NULL in a library (``every_row``: of every
-        row, as after a run that another process left unfinished)."""
-        only = None if every_row else self.rows.orphans(library_id)
+        """Resolve the NULL parents of a library's rows: every row once the late indexes
+        exist (they find them at once: an episode may wait for a season added later), or
+        when asked (``every_row``: another process left a run unfinished); else, during a
+        first import, only the rows this writer left without a parent."""
+        only = None if every_row or self._late_indexes() else self.rows.orphans(library_id)
         with self._errors():
             return links.link(self.conn, library_id, only)
+
+    def _late_indexes(self) -> bool:
+        with self._errors():
+            sql = "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'episodes_by_season'"
+            return bool(self.conn.execute(sql).get)
 
     def ensure_indexes(self) -> None:
         """Build the secondary indexes a bulk load leaves out (cheap when they exist).
