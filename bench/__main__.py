@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only seed,100k,1m] [--json FILE] [--check bench/baseline.json]
+"""python -m bench [--quick] [--only seed,100k,1m,native] [--json FILE] [--check bench/baseline.json]
 
 Runs every scenario with its peers and floors (bench/scenarios.py), prints a markdown
 table on stdout (progress on stderr), and exits 1 when a count check fails or, with
@@ -19,20 +19,27 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import check, report
-from bench.scenarios import Scenario, Settings, scale, seed
+from bench import check, measure, report
+from bench.model import PEERS, Scenario, Settings
+from bench.scenarios import native, scale, seed
+from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
 
-PEERS = ("seed-original", "seed-optimised", "plexapi")
 Job = Callable[[str, Settings], list[Scenario]]
 
 FULL: dict[str, Job] = {
     "seed": lambda kind, s: [seed(kind, s)],
-    "100k": lambda kind, s: scale(kind, s, 100_000, PEERS, nightly=True, native=kind == "jellyfin"),
-    "1m": lambda kind, s: scale(kind, s, 1_000_000),  # the peers would take hours
+    "100k": lambda kind, s: scale(kind, s, 100_000, family="scale-100k", peers=PEERS, nightly=True),
+    # the peers would take hours
+    "1m": lambda kind, s: scale(kind, s, 1_000_000, family="scale-1m", verify=True),
+    "native": lambda kind, s: [native(kind, s, 200_000, family="native-200k")],
 }
+#: a smoke run: every scenario and every way of measuring, on tiny libraries, cold
+#: caches, one run each; each stands in for its full-size family (same figures)
 QUICK: dict[str, Job] = {
     "seed": lambda kind, s: [seed(kind, s, shows=5, latency_ms=10)],
-    "100k": lambda kind, s: scale(kind, s, 2_000, PEERS, nightly=True, native=kind == "jellyfin", warm=False),
+    "100k": lambda kind, s: scale(kind, s, 2_000, family="scale-100k", peers=PEERS, nightly=True, warm=False),
+    "1m": lambda kind, s: scale(kind, s, 1_000, family="scale-1m", verify=True, warm=False),
+    "native": lambda kind, s: [native(kind, s, 1_000, family="native-200k", warm=False)],
 }
 
 
@@ -57,6 +64,12 @@ def machine() -> dict[str, Any]:
         text=True,
         check=False,
     ).stdout.strip()
+    # what an interpreter started in an empty folder imports: the package every run measures
+    with tempfile.TemporaryDirectory() as empty:
+        measured = subprocess.run(
+            [sys.executable, "-c", "import importer; print(importer.__file__)"],
+            cwd=empty, capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -64,18 +77,28 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": apsw.sqlite_lib_version(),
         "hot_path": speedups.IMPLEMENTATION,
+        "importer": measured,
         "commit": commit,
         **{name: metadata.version(name) for name in ("apsw", "aiohttp", "msgspec", "uvloop", "plexapi")},
     }
 
 
-def main() -> int:
+def _slow_target() -> str:
+    return os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI: small, no timing checks")
-    parser.add_argument("--only", default="", help="jobs to run: seed, 100k (with nightly, native), 1m")
+    parser.add_argument(
+        "--only", default="", help="jobs to run: seed, 100k (with nightly), 1m (with verify), native"
+    )
     parser.add_argument("--kinds", default="plex,jellyfin")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers (the gate needs none)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per measured variant (median)")
+    parser.add_argument(
+        "--repeats", type=int, default=None,
+        help="runs of every measured variant (default: each figure's own: best of 2, median of 3, ...)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--check", type=Path, help="fail on a >15%% regression against this JSON")
     parser.add_argument(
@@ -83,30 +106,67 @@ def main() -> int:
         type=float,
         default=0.0,
         metavar="FRACTION",
-        help="slow the importer's writer (the gate's self-test)",
+        help="slow the importer's writer (the gate's self-test; BENCH_SLOW_TARGET names the method)",
     )
     args = parser.parse_args()
     jobs = QUICK if args.quick else FULL
-    only = [j for j in args.only.split(",") if j] or list(jobs)
-    unknown = set(only) - set(jobs)
+    args.jobs = [j for j in args.only.split(",") if j] or list(jobs)
+    unknown = set(args.jobs) - set(jobs)
     if unknown:
         parser.error(f"unknown jobs {sorted(unknown)}; choose from {', '.join(jobs)}")
-    repeats = args.repeats or (3 if args.check else 1)
+    if args.slow_writer:
+        try:
+            resolve(_slow_target())  # here first: a run that would slow nothing must not start
+        except LookupError as exc:
+            parser.error(f"--slow-writer: cannot slow {_slow_target()}: {exc}; set {TARGET_ENV}")
+    # the quick run: one run of everything; the gate: the median of 3
+    args.repeats = args.repeats or (1 if args.quick else 3 if args.check else None)
+    return args
+
+
+def _gate(args: argparse.Namespace, gates: dict[str, dict[str, Any]], results: dict[str, Any]) -> bool:
+    """Print the comparison with the baseline; True when it passes."""
+    baseline = json.loads(args.check.read_text())["gates"]
+    found = check.compare(gates, baseline)
+    print("### Regression check against", args.check, "\n")
+    print("\n".join(f"- {line}" for line in found.lines) or "- nothing in common with the baseline")
+    if found.unmatched:
+        print("\nNot in the baseline (new or redefined figures, not gated until it is regenerated):")
+        print("\n".join(f"- {key}" for key in found.unmatched))
+    results["check"] = {
+        "baseline": str(args.check),
+        "compared": found.lines,
+        "regressions": found.regressions,
+        "unmatched": found.unmatched,
+    }
+    if found.regressions or not found.lines:
+        print(f"\nFAILED: {len(found.regressions)} regression(s) over {check.TOLERANCE:.0%}")
+        return False
+    return True
+
+
+def main() -> int:
+    args = _arguments()
+    jobs = QUICK if args.quick else FULL
     scenarios: list[Scenario] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        settings = Settings(Path(tmp), repeats=repeats, slow_writer=args.slow_writer, peers=not args.no_peers)
-        for name in only:
+        settings = Settings(
+            Path(tmp), repeats=args.repeats, slow_writer=args.slow_writer, peers=not args.no_peers
+        )
+        for name in args.jobs:
             for kind in args.kinds.split(","):
                 scenarios += jobs[name](kind, settings)
+        slowed = measure.slowed_processes(settings)
     gates = check.gates(scenarios)
-    header = f"Run: {'quick' if args.quick else 'full'}, {repeats} run(s) per measured variant" + (
+    runs = f"{args.repeats} run(s) per measured variant" if args.repeats else "each figure's own runs"
+    header = f"Run: {'quick' if args.quick else 'full'}, {runs}" + (
         f", writer slowed by {args.slow_writer:.0%}" if args.slow_writer else ""
     )
     print(report.markdown(scenarios, header))
     failed = [c for s in scenarios for c in s.checks if not c["ok"]]
     results: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
-        "repeats": repeats,
+        "repeats": args.repeats,
         "slow_writer": args.slow_writer,
         "machine": machine(),
         "scenarios": [s.as_json() for s in scenarios],
@@ -114,15 +174,13 @@ def main() -> int:
         "failed_checks": failed,
     }
     status = 1 if failed else 0
-    if args.check:
-        baseline = json.loads(args.check.read_text())["gates"]
-        lines, regressions = check.compare(gates, baseline)
-        print("### Regression check against", args.check, "\n")
-        print("\n".join(f"- {line}" for line in lines) or "- nothing in common with the baseline")
-        results["check"] = {"baseline": str(args.check), "compared": lines, "regressions": regressions}
-        if regressions or not lines:
-            print(f"\nFAILED: {len(regressions)} regression(s) over {check.TOLERANCE:.0%}")
+    if args.slow_writer:
+        results["slowed_processes"] = slowed
+        if not slowed:  # e.g. workers started with python -I, which ignores PYTHONPATH
+            print(f"\nFAILED: --slow-writer slowed nothing: no process called {_slow_target()}")
             status = 1
+    if args.check and not _gate(args, gates, results):
+        status = 1
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return status

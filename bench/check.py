@@ -1,62 +1,88 @@
-"""The regression gate: ``--check bench/baseline.json`` fails when a gated ratio is more
-than 15% worse than in the baseline (each the median of 3 runs).
+"""The regression gate: ``--check bench/baseline.json`` fails when a gated figure is more
+than 15% worse than in the baseline (each the median of 3 runs with ``--check``).
 
-Only ratios and counts are gated, never a wall time: CPU-bound regressions show against
-the store-only ceiling measured in the same run (in CPU time: on a shared machine the
-wall-time ratio swings by a third from one run to the next, the CPU-time one by a few
-percent), latency-bound ones in request counts and round trips, which noise does not
-move, and in the seed's wall time over its round-trip floor (mostly waiting).
+Only ratios and counts are gated, never a wall time alone: on a shared 2-core machine a
+wall time moves by a third from one run to the next.
+
+* CPU-bound regressions show against the store-only ceiling measured in the same run,
+  in CPU time (it moves by a few percent where the wall-time ratio moves by a third):
+  the import's (in process, every process) and the verification's (whole process).
+  The verification is held against the ceiling and not against the import: the import
+  is meant to get faster too, and a faster import would read as a slower verification.
+* Latency-bound ones in request counts and dependent round trips, which noise does not
+  move, and in the seed's wall time over its round-trip floor (mostly waiting).
+* A build without the C extension in the compiled hot path's speedups.
+
+A figure whose definition changed gets a new name, so that an older baseline is never
+compared with it: it shows as "not in the baseline" until the baseline is regenerated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench.report import cpu_vs_ceiling, field_of, vs_floor
-from bench.scenarios import Scenario
+from bench import figures
+from bench.figures import Figure
+from bench.model import HOT_COMPILED, HOT_TWIN, IMPORTER, VERIFY, Scenario
 
 TOLERANCE = 0.15
-Gate = tuple[str, str, Callable[[Scenario], float | None], bool]  # prefix, name, value, higher is better
+
+
+@dataclass(frozen=True)
+class Gate:
+    family: str  # a prefix of the scenario family: "scale" covers scale-100k and scale-1m
+    name: str
+    value: Figure
+    higher_is_better: bool
 
 
 def _hot_path_speedup(s: Scenario) -> float | None:
-    c, p = s.get("hot path alone, compiled"), s.get("hot path alone, pure Python")
+    c, p = s.get(HOT_COMPILED), s.get(HOT_TWIN)
     return p["seconds"] / c["seconds"] if c and p and c["seconds"] == c["seconds"] else None
 
 
-GATES: tuple[Gate, ...] = (
-    ("seed-", "requests", field_of("importer", "requests"), False),
-    ("seed-", "round trips", field_of("importer", "round_trips"), False),
-    ("seed-", "wall time vs round-trip floor", vs_floor, False),
-    ("scale-", "requests", field_of("importer", "requests"), False),
-    ("scale-", "CPU time vs store-only ceiling", cpu_vs_ceiling, True),
-    ("nightly-", "no change: requests per library", field_of("no change", "requests_per_library"), False),
-    ("native-", "hot path: compiled speedup", _hot_path_speedup, True),
+GATES = (
+    Gate("seed", "requests", figures.field_of(IMPORTER, "requests"), False),
+    Gate("seed", "round trips", figures.field_of(IMPORTER, "round_trips"), False),
+    Gate("seed", "wall time (whole process) vs round-trip floor", figures.vs_floor, False),
+    Gate("scale", "requests", figures.field_of(IMPORTER, "requests"), False),
+    Gate("scale", "CPU time vs store-only ceiling (writes + indexes)", figures.cpu_vs_ceiling, True),
+    Gate("verify", "requests", figures.field_of(VERIFY, "requests"), False),
+    Gate("verify", "CPU time vs store-only ceiling (writes + indexes)", figures.verify_cpu_vs_ceiling, True),
+    Gate("nightly", "no change: requests per library", figures.requests_per_library, False),
+    Gate("native", "hot path: compiled speedup", _hot_path_speedup, True),
+    Gate("native", "CPU time: twin / compiled (whole process)", figures.twin_over_compiled("cpu_s"), True),
 )
 
 
 def gates(scenarios: list[Scenario]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for s in scenarios:
-        for prefix, name, value, higher in GATES:
-            if s.name.startswith(prefix) and (v := value(s)) is not None:
-                out[f"{s.name}: {name}"] = {"value": v, "higher_is_better": higher}
+        for gate in GATES:
+            if s.family.startswith(gate.family) and (v := gate.value(s)) is not None:
+                out[f"{s.name}: {gate.name}"] = {"value": v, "higher_is_better": gate.higher_is_better}
     return out
+
+
+@dataclass
+class Comparison:
+    lines: list[str] = field(default_factory=list)  # every figure in both, for the report
+    regressions: list[str] = field(default_factory=list)  # those worse than the tolerance
+    unmatched: list[str] = field(default_factory=list)  # measured now, not in the baseline
 
 
 def compare(
     current: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]], tolerance: float = TOLERANCE
-) -> tuple[list[str], list[str]]:
-    """Lines for the report, and the regressions among them."""
-    lines, failures = [], []
+) -> Comparison:
+    out = Comparison(unmatched=sorted(current.keys() - baseline.keys()))
     for key in sorted(current.keys() & baseline.keys()):
         now, then = current[key]["value"], baseline[key]["value"]
         higher = current[key]["higher_is_better"]
-        worse = (then - now) / then if higher else (now - then) / then if then else 0.0
+        worse = 0.0 if not then else (then - now) / then if higher else (now - then) / then
         line = f"{key}: {now:.3g} (baseline {then:.3g}"
         line += f", {worse:.0%} worse)" if worse > 0 else ")"
-        lines.append(line)
+        out.lines.append(line)
         if worse > tolerance:
-            failures.append(line)
-    return lines, failures
+            out.regressions.append(line)
+    return out

@@ -3,90 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from bench.scenarios import Record, Scenario
-
-PEERS = ("seed-original", "seed-optimised", "plexapi")
-IMPORTERS = ("importer", "no change", "1% changed", "compiled", "pure Python")
-
-
-@dataclass(frozen=True)
-class Target:
-    scenario: str  # a prefix of the scenario name
-    figure: str
-    value: Callable[[Scenario], float | None]
-    limit: float
-    unit: str
-    higher_is_better: bool
-
-    def met(self, value: float) -> bool:
-        return value >= self.limit if self.higher_is_better else value <= self.limit
-
-
-def field_of(variant: str, key: str) -> Callable[[Scenario], float | None]:
-    """A number of one variant's record."""
-
-    def value(s: Scenario) -> float | None:
-        rec = s.get(variant)
-        return None if rec is None else rec.get(key)
-
-    return value
-
-
-def speedup_over(peer: str, s: Scenario) -> float | None:
-    """How many times faster than ``peer`` the importer is (wall time)."""
-    imp, other = s.get("importer"), s.get(peer)
-    return other["seconds"] / imp["seconds"] if imp and other else None
-
-
-def vs_ceiling(s: Scenario) -> float | None:
-    """The importer's speed as a fraction of the store-only ceiling's."""
-    imp, ceiling = s.get("importer"), s.get("store-only ceiling")
-    return ceiling["seconds"] / imp["seconds"] if imp and ceiling else None
-
-
-def vs_floor(s: Scenario) -> float | None:
-    """The importer's wall time as a multiple of the round-trip floor."""
-    imp, floor = s.get("importer"), s.get("round-trip floor")
-    return imp["seconds"] / floor["seconds"] if imp and floor else None
-
-
-def cpu_vs_ceiling(s: Scenario) -> float | None:
-    """The ceiling's CPU time for its writes over the importer's CPU time (every process
-    of it): the share of the importer's CPU that SQLite's own work would take. Host
-    contention moves it less than wall time, so the gate holds it."""
-    imp, ceiling = s.get("importer"), s.get("store-only ceiling")
-    return ceiling["write_cpu_s"] / sum(imp["cpu_s"].values()) if imp and ceiling else None
-
-
-def peak_rss_mb(s: Scenario) -> float | None:
-    rec = s.get("importer")
-    return max(rec["rss_kb"].values()) / 1024 if rec else None
-
-
-def max_stall_ms(s: Scenario) -> float | None:
-    stalls = [r["stall_ms"] for r in s.records if "stall_ms" in r]
-    return max(stalls) if stalls else None
-
-
-TARGETS = (
-    Target("seed-", "wall time", field_of("importer", "seconds"), 1.0, "s", False),
-    Target("seed-", "vs python-plexapi script", lambda s: speedup_over("plexapi", s), 20, "×", True),
-    Target("scale-", "vs python-plexapi script", lambda s: speedup_over("plexapi", s), 20, "×", True),
-    Target("scale-", "speed vs store-only ceiling", vs_ceiling, 0.8, "×", True),
-    Target("scale-", "peak RSS, largest process", peak_rss_mb, 300, "MB", False),
-    Target(
-        "nightly-",
-        "no change: requests per library",
-        field_of("no change", "requests_per_library"),
-        6,
-        "",
-        False,
-    ),
-    Target("", "host loop's longest stall", max_stall_ms, 20, "ms", False),
+from bench import figures
+from bench.figures import TARGETS, Target
+from bench.model import (
+    CEILING,
+    FLOOR,
+    HOT_COMPILED,
+    HOT_TWIN,
+    PEERS,
+    TWIN,
+    Record,
+    Scenario,
+    label,
 )
 
 
@@ -108,16 +38,35 @@ def _ratio(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
 
 
+def _how(rec: Record) -> str:
+    """``whole process, best of 2``: how a record was measured and aggregated."""
+    runs = rec.get("runs", 1)
+    agg = f"{'best' if rec.get('aggregate') == 'best' else 'median'} of {runs}" if runs > 1 else "1 run"
+    return ", ".join(filter(None, [rec.get("measured"), agg]))
+
+
+def _shown(t: Target, value: float) -> str:
+    if t.unit == "":
+        return f"{value:g}"  # a count
+    if t.unit == "×":
+        return f"{_ratio(value)} ×"
+    if t.unit == "s":
+        return f"{value:.2f} s"
+    return f"{_num(value)} {t.unit}"
+
+
 def targets_table(scenarios: list[Scenario]) -> list[str]:
-    lines = ["| scenario | figure | measured | target | |", "|---|---|---|---|---|"]
+    lines = ["| scenario | figure | measured on | measured | target | |", "|---|---|---|---|---|---|"]
     for s in scenarios:
         for t in TARGETS:
-            if not s.name.startswith(t.scenario) or (value := t.value(s)) is None:
+            if not t.applies(s) or (value := t.value(s)) is None:
                 continue
-            shown = _ratio(value) if t.unit in ("×", "") else _num(value, 2 if t.unit == "s" else 0)
+            used = [rec for v in t.uses if (rec := s.get(v)) is not None]
+            how = "; ".join(f"{rec['variant']}: {_how(rec)}" for rec in used)
+            limit = _shown(t, t.limit)
             sign = "≥" if t.higher_is_better else "≤"
             lines.append(
-                f"| {s.name} | {t.figure} | {shown} {t.unit} | {sign} {t.limit:g} {t.unit} "
+                f"| {s.name} | {t.figure} | {how} | {_shown(t, value)} | {sign} {limit} "
                 f"| {'✓' if t.met(value) else '✗'} |"
             )
     return lines
@@ -125,39 +74,56 @@ def targets_table(scenarios: list[Scenario]) -> list[str]:
 
 def _against(s: Scenario, rec: Record) -> str:
     variant = rec["variant"]
-    if variant in PEERS and (x := speedup_over(variant, s)):
+    if "from" in rec:
+        x = figures.verify_cpu_vs_ceiling(s)
+        return f"measured in {rec['from']}" + (f"; verification at {x:.2f}× its CPU time" if x else "")
+    if variant in PEERS and (x := figures.speedup_over(variant)(s)):
         return f"importer {_ratio(x)}× faster"
-    if variant == "store-only ceiling" and (x := vs_ceiling(s)) and (c := cpu_vs_ceiling(s)):
-        return f"importer at {x:.2f}× its speed ({c:.2f}× in CPU time)"
-    if variant == "round-trip floor" and (x := vs_floor(s)):
+    if variant == CEILING and (x := figures.wall_vs_ceiling(s)):
+        cpu = figures.cpu_vs_ceiling(s)
+        return f"importer at {x:.2f}× its speed" + (f" ({cpu:.2f}× in CPU time)" if cpu else "")
+    if variant == FLOOR and (x := figures.vs_floor(s)):
         return f"importer {x:.2f}× the floor"
-    if variant == "pure Python" and (other := s.get("compiled")):
-        return f"compiled {rec['seconds'] / other['seconds']:.2f}× faster"
-    if variant == "hot path alone, pure Python" and (other := s.get("hot path alone, compiled")):
+    if variant == TWIN and (w := figures.twin_over_compiled("seconds")(s)):
+        cpu = figures.twin_over_compiled("cpu_s")(s) or float("nan")
+        return f"compiled {w:.2f}× faster ({cpu:.2f}× in CPU time)"
+    if variant == HOT_TWIN and (other := s.get(HOT_COMPILED)):
         return f"compiled {rec['seconds'] / other['seconds']:.1f}× faster"
     return ""
 
 
+def _rss(rec: Record) -> str:
+    rss = rec.get("rss_kb") or {}
+    return " / ".join(f"{k} {v / 1024:.0f}" for k, v in sorted(rss.items())) or "–"
+
+
+def _slow(rec: Record) -> str:
+    slow = rec.get("slow_callbacks")
+    return f"{slow['max_ms']:.1f} ({slow['count']})" if slow else "–"
+
+
+HEAD = (
+    "variant | measured | wall s | CPU s | requests | round trips | MB served | transactions | episodes/s "
+    "| peak RSS MB (per process) | loop stall ms | slowest callback ms (n ≥ 5 ms) | emulator CPU s | compared"
+)
+
+
 def measurements_table(s: Scenario) -> list[str]:
-    head = (
-        "variant | wall s | requests | round trips | MB served | transactions | episodes/s "
-        "| CPU s main + workers | peak RSS MB (per process) | loop stall ms | emulator CPU s | compared"
-    )
-    lines = [f"| {head} |", "|" + "---|" * (head.count("|") + 1)]
+    lines = [f"| {HEAD} |", "|" + "---|" * (HEAD.count("|") + 1)]
     for rec in s.records:
-        cpu = rec.get("cpu_s")
-        rss = rec.get("rss_kb") or {}
         cells = [
-            rec["variant"] + (f" (median of {rec['runs']})" if rec["runs"] > 1 else ""),
+            label(rec),
+            rec.get("measured", "–"),
             _seconds(rec.get("seconds")),
+            _num(rec.get("cpu_s"), 1),
             _num(rec.get("requests")),
             _num(rec.get("round_trips")),
             _num(rec["bytes"] / 1e6, 1) if rec.get("bytes") else "–",
             _num(rec.get("transactions")),
             _num(rec.get("episodes_per_s")),
-            f"{cpu['main']:.1f} + {cpu['workers']:.1f}" if cpu else "–",
-            " / ".join(f"{k} {v / 1024:.0f}" for k, v in sorted(rss.items())) or "–",
+            _rss(rec),
             _num(rec.get("stall_ms"), 1),
+            _slow(rec),
             _num((rec.get("emulator") or {}).get("cpu_s"), 1),
             _against(s, rec),
         ]
@@ -165,16 +131,30 @@ def measurements_table(s: Scenario) -> list[str]:
     return lines
 
 
+def _slow_sources(s: Scenario) -> list[str]:
+    """Where the slow callbacks came from (debug mode names the line that made each)."""
+    out = []
+    for rec in s.records:
+        for worst in (rec.get("slow_callbacks") or {}).get("worst", []):
+            out.append(f"slow callback in {rec['variant']}: {worst['ms']} ms, {worst['what']}")
+    return out
+
+
+def _title(s: Scenario) -> str:
+    server = s.server
+    size = f"{server.episodes:,} episodes" if server.episodes else f"{server.shows} shows × 5 × 10"
+    latency = f", {server.latency_ms:g} ms per request" if server.latency_ms else ""
+    return f"### {s.name}: {s.kind}, {size}{latency}"
+
+
 def markdown(scenarios: list[Scenario], header: str = "") -> str:
     out = [header, "", "### Targets", "", *targets_table(scenarios), ""]
     for s in scenarios:
-        server = s.server
-        size = f"{server.episodes:,} episodes" if server.episodes else f"{server.shows} shows × 5 × 10"
-        latency = f", {server.latency_ms:g} ms per request" if server.latency_ms else ""
-        out += [f"### {s.name}: {s.kind}, {size}{latency}", "", *measurements_table(s), ""]
-        out += [f"- {note}" for note in s.notes]
+        out += [_title(s), "", *measurements_table(s), ""]
+        extra = [*s.notes, *_slow_sources(s)]
         failed = [c for c in s.checks if not c["ok"]]
+        out += [f"- {note}" for note in extra]
         out += [f"- **check failed**: {c['check']} ({c['detail']})" for c in failed]
-        if s.notes or failed:
+        if extra or failed:
             out.append("")
     return "\n".join(out)

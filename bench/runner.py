@@ -1,11 +1,17 @@
-"""One measured variant in a fresh process: ``python -m bench.runner '<json spec>'``.
+"""One variant measured in process, in a fresh interpreter: ``python -m bench.runner '<json spec>'``.
 
 A fresh interpreter per variant gives every variant its own CPU time and peak RSS (as
 msgspec's benchmarks do), whatever ran before it. The result is one JSON line on stdout.
 
-Variants: ``importer`` (the library API, in a host event loop watched for stalls),
-``seed-original``, ``seed-optimised``, ``plexapi`` (bench/baselines.py) and ``ceiling``
-(bench/floors.py).
+Variants (``RunnerSpec.variant``):
+
+* ``importer``: ``importer.sync`` through the library API on uvloop (as the CLI runs
+  it), in a host event loop watched for stalls; CPU time of this process and of its
+  workers (its waited-for children), peak RSS of every process as the importer reports it;
+* ``importer-debug``: the same on a plain asyncio loop in debug mode, for asyncio's
+  slow-callback log (bench/slowlog.py says why not uvloop); its CPU time is not reported;
+* ``ceiling``: the store-only ceiling (bench/floors.py);
+* ``seed-original``, ``seed-optimised``, ``plexapi``: the peers (bench/baselines.py).
 """
 
 from __future__ import annotations
@@ -15,11 +21,35 @@ import json
 import resource
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import apsw
 
-from bench import baselines, floors
+from bench import baselines, floors, slowlog
+
+IMPORTER_VARIANTS = ("importer", "importer-debug")
+#: no process CPU time: the ceiling times its writes itself; debug mode distorts it
+UNTIMED_PROCESS = ("ceiling", "importer-debug")
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    variant: str
+    kind: str = ""
+    url: str = ""
+    token: str = ""
+    db: str = ""
+    source: str = ""  # ceiling: the importer's database whose rows it copies
+    headers: dict[str, str] = field(default_factory=dict)  # peers: the server's auth headers
+    options: dict[str, Any] = field(default_factory=dict)  # importer: SyncOptions fields
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunnerSpec:
+        return cls(**json.loads(text))
 
 
 def _cpu(who: int) -> float:
@@ -43,21 +73,38 @@ def _by_role(rss_kb: dict[str, int]) -> dict[str, int]:
     return {names.get(k, k): v for k, v in rss_kb.items()}
 
 
-async def _importer(spec: dict[str, Any]) -> dict[str, Any]:
+async def _sync(spec: RunnerSpec, options: Any, watch: bool) -> tuple[Any, float, float]:
+    """The sync, its wall time and the host loop's longest stall (0 unless ``watch``)."""
     import importer
-    from importer.pipeline import SyncOptions
 
-    options = SyncOptions(kind=spec["kind"], **spec.get("options", {}))
     worst = [0.0]
-    watcher = asyncio.ensure_future(_watch_loop(worst))
+    watcher = asyncio.ensure_future(_watch_loop(worst)) if watch else None
     await asyncio.sleep(0.01)  # the watcher's first tick
     started = time.perf_counter()
-    result = await importer.sync(spec["url"], spec["db"], token=spec["token"], options=options)
+    result = await importer.sync(spec.url, spec.db, token=spec.token, options=options)
     seconds = time.perf_counter() - started
-    watcher.cancel()
+    if watcher is not None:
+        watcher.cancel()
+    return result, seconds, worst[0]
+
+
+def _importer(spec: RunnerSpec) -> dict[str, Any]:
+    # imported before the loop runs: an import is not the sync's work on the loop
+    from importer.cli import run_async
+    from importer.pipeline import SyncOptions
+
+    options = SyncOptions(kind=spec.kind, **spec.options)
+    out: dict[str, Any] = {}
+    if spec.variant == "importer":
+        result, seconds, stall = run_async(_sync(spec, options, watch=True))  # uvloop, as the CLI
+        out["stall_ms"] = stall * 1000
+    else:
+        with asyncio.Runner() as runner, slowlog.slow_callbacks(runner.get_loop()) as slow:
+            result, seconds, _ = runner.run(_sync(spec, options, watch=False))
+        out["slow_callbacks"] = slow.as_record()
     libraries = result.libraries
-    db = apsw.Connection(spec["db"], flags=apsw.SQLITE_OPEN_READONLY)
-    in_db = db.execute("SELECT count(*) FROM episodes").fetchall()[0][0]
+    db = apsw.Connection(spec.db, flags=apsw.SQLITE_OPEN_READONLY)  # after the loop: not timed
+    in_db = db.execute("SELECT count(*) FROM episodes").get
     return {
         "seconds": seconds,
         "transactions": result.commits,
@@ -67,40 +114,36 @@ async def _importer(spec: dict[str, Any]) -> dict[str, Any]:
         "unchanged": sum(lib.unchanged for lib in libraries),
         "libraries": len(libraries),
         "status": sorted({lib.status for lib in libraries}),
+        "modes": sorted({lib.mode for lib in libraries}),
         "rss_kb": _by_role(result.peak_rss_kb),
-        "stall_ms": worst[0] * 1000,
+        **out,
     }
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    variant = spec["variant"]
-    if variant == "importer":
-        from importer.cli import run_async  # uvloop, as the CLI runs it
-
-        out = run_async(_importer(spec))
-    elif variant == "ceiling":
-        seconds, cpu, rows, episodes, transactions = floors.ceiling(spec["source"], spec["db"])
-        out = {
-            "seconds": seconds,
-            "write_cpu_s": cpu,
-            "rows": rows,
-            "episodes": episodes,
-            "transactions": transactions,
-        }
+def run(spec: RunnerSpec) -> dict[str, Any]:
+    if spec.variant in IMPORTER_VARIANTS:
+        out = _importer(spec)
+    elif spec.variant == "ceiling":
+        out = asdict(floors.ceiling(spec.source, spec.db))
     else:
         started = time.perf_counter()
-        if variant == "plexapi":
-            store = baselines.plexapi_script(spec["url"], spec["token"], spec["db"])
+        if spec.variant == "plexapi":
+            store = baselines.plexapi_script(spec.url, spec.token, spec.db)
         else:
-            store = asyncio.run(
-                baselines.run_seed(variant, spec["kind"], spec["url"], spec["headers"], spec["db"])
-            )
+            store = asyncio.run(baselines.run_seed(spec.variant, spec.kind, spec.url, spec.headers, spec.db))
         seconds = time.perf_counter() - started
         out = {"seconds": seconds, "transactions": store.transactions, "episodes": store.episodes()}
     out.setdefault("rss_kb", {})["main"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out["cpu_s"] = {"main": _cpu(resource.RUSAGE_SELF), "workers": _cpu(resource.RUSAGE_CHILDREN)}
+    if spec.variant not in UNTIMED_PROCESS:
+        main, workers = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+        out["cpu_s"] = main + workers
+        out["cpu_split"] = {"main": main, "workers": workers}
     return out
 
 
+def main() -> None:
+    print(json.dumps(run(RunnerSpec.from_json(sys.argv[-1]))))
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(json.loads(sys.argv[1]))))
+    main()

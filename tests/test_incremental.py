@@ -18,6 +18,8 @@ from importer import SyncOptions, SyncResult
 from importer.emulator import Library, LibrarySpec, make_server
 from importer.emulator.server import EmulatedServer
 
+pytestmark = pytest.mark.usefixtures("implementation")  # compiled and pure-Python (conftest.py)
+
 CHANGES = ("add", "update", "delete", "move_season", "move_show", "rename", "add_season", "replace",
            "delete_show", "mixed")  # fmt: skip
 

@@ -1,12 +1,18 @@
 """Full imports over real HTTP on loopback, with real worker processes and a real SQLite file:
-the database equals the generator's ground truth field by field, in few requests."""
+the database equals the generator's ground truth field by field, in few requests.
+
+Every test runs twice: on the compiled build and on the pure-Python twin (``implementation``
+in conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +29,8 @@ from importer.emulator import Controls, EmulatedServer, Library, LibrarySpec, ma
 from importer.emulator.plex import PlexServer
 from importer.emulator.server import TvLibrary
 from importer.pipeline import SyncOptions, SyncResult
+
+pytestmark = pytest.mark.usefixtures("implementation")
 
 #: 6 shows with every odd shape: hidden seasons, legacy agent, doubles, virtual, multi-part, …
 FEATURED = LibrarySpec(seed=149, shows=6)
@@ -421,3 +429,59 @@ async def test_a_finished_run_leaves_no_listing_behind(tmp_path: Path) -> None:
     await run_sync(server, tmp_path / "lib.db", kind="plex")
     conn = apsw.Connection(str(tmp_path / "lib.db"))
     assert conn.execute("SELECT count(*) FROM run_listing").get == 0
+
+
+# ----------------------------------------------------------------------------- the implementation
+#: a line of /proc/<pid>/maps that maps the compiled build, wherever it was imported from
+COMPILED_BUILD = re.compile(r"/importer/_speedups\.[^/\s]*\.so$", re.MULTILINE)
+
+
+def maps_the_compiled_build(pid: int) -> bool | None:
+    """Whether process ``pid`` has loaded ``importer._speedups`` (None: it has ended)."""
+    try:
+        return COMPILED_BUILD.search(Path(f"/proc/{pid}/maps").read_text()) is not None
+    except OSError:
+        return None
+
+
+async def test_the_workers_run_the_implementation_under_test(tmp_path: Path, implementation: str) -> None:
+    """The ``implementation`` parameter reaches the processes that decode.
+
+    Seen from outside, as nothing in a run reports it yet: every worker of a slow run is
+    looked at (its /proc/<pid>/maps) as long as it lives, from the moment the first pages
+    are in (so the decoder has imported its hot path). The compiled build is mapped in a
+    worker exactly when the parameter says "compiled".
+    """
+    server = make_server(
+        "jellyfin", Library(LibrarySpec(seed=4, episodes=5_000)), controls=Controls(latency_ms=50)
+    )
+    before = child_pids()
+    decoding = threading.Event()  # set from whichever thread reports progress
+    compiled: dict[int, bool] = {}  # worker pid -> the compiled build was seen mapped
+
+    def progress(event: Any) -> None:
+        if event.overall_done > 0:
+            decoding.set()
+
+    async with serving(server) as url:
+        options = SyncOptions(kind="jellyfin", page_size=200, concurrency=1)
+        run = asyncio.ensure_future(
+            importer.sync(url, tmp_path / "lib.db", token=server.token, options=options, progress=progress)
+        )
+        looks_while_decoding = 0
+        while not run.done():
+            if decoding.is_set():
+                for pid in child_pids() - before:
+                    mapped = maps_the_compiled_build(pid)
+                    if mapped is not None:
+                        compiled[pid] = compiled.get(pid, False) or mapped
+                looks_while_decoding += 1
+            await asyncio.sleep(0.02)
+        result = await run
+    assert result.exit_code == 0
+    assert looks_while_decoding >= 5 and compiled, "the run ended before its workers could be looked at"
+    if implementation == "compiled":
+        assert any(compiled.values()), f"no worker loaded importer._speedups: {compiled}"
+    else:
+        assert not any(compiled.values()), f"IMPORTER_PURE_PYTHON=1, yet a worker loaded it: {compiled}"
+    check_database(server, tmp_path / "lib.db")

@@ -1,0 +1,78 @@
+"""What a sync left in its database, read from the documented tables.
+
+A whole-process run prints nothing with ``--quiet``, so its outcome is read where a
+user's cron job would find it: the episodes, and the ``runs`` rows of that run (status,
+mode, rows written, deleted). Only the public schema is used (README, "The database").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+
+WRITTEN_COLUMNS = ("shows_written", "seasons_written", "episodes_written", "files_written")
+
+
+@dataclass(frozen=True)
+class SyncFacts:
+    episodes: int  # episodes in the database after the run
+    statuses: list[str]  # of the run's ``runs`` rows, sorted, distinct
+    modes: list[str]
+    written: int  # shows, seasons, episodes and files inserted or changed
+    unchanged: int
+    deleted: int
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "episodes_in_db": self.episodes,
+            "status": self.statuses,
+            "modes": self.modes,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+        }
+
+
+def _int(value: object) -> int:
+    """An INTEGER column's value (apsw types a value as any SQLite type)."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer from the database, got {value!r}")
+    return value
+
+
+def _open(db: Path) -> apsw.Connection:
+    return apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+
+
+def last_run_id(db: Path) -> int:
+    """The newest ``runs`` row's id; 0 for a new file."""
+    if not db.exists():
+        return 0
+    conn = _open(db)
+    try:
+        return _int(conn.execute("SELECT coalesce(max(id), 0) FROM runs").get)
+    finally:
+        conn.close()
+
+
+def sync_facts(db: Path, after_run: int = 0) -> SyncFacts:
+    """The episodes in ``db``, and the runs rows newer than ``after_run``."""
+    conn = _open(db)
+    try:
+        episodes = _int(conn.execute("SELECT count(*) FROM episodes").get)
+        rows = conn.execute(
+            f"SELECT status, mode, {' + '.join(WRITTEN_COLUMNS)}, unchanged, deleted FROM runs WHERE id > ?",
+            (after_run,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return SyncFacts(
+        episodes=episodes,
+        statuses=sorted({str(r[0]) for r in rows}),
+        modes=sorted({str(r[1]) for r in rows}),
+        written=sum(_int(r[2]) for r in rows),
+        unchanged=sum(_int(r[3]) for r in rows),
+        deleted=sum(_int(r[4]) for r in rows),
+    )

@@ -1,0 +1,167 @@
+"""Every figure of issue 11, computed from a scenario's records, and its target.
+
+Which run measures what (bench/README.md has the long version):
+
+* wall times a user waits for: the whole ``importer`` process from an empty folder
+  (variant ``importer``, ``unchanged --full``, ``compiled``/``pure Python``);
+* CPU time against the ceiling's, the host loop's stall, peak RSS per process: the
+  library API in process on uvloop (``..., in process``);
+* slow callbacks: the same on an asyncio loop in debug mode (``..., asyncio debug``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.model import (
+    CEILING,
+    CHANGED,
+    COMPILED,
+    FLOOR,
+    IMPORTER,
+    IMPORTER_DEBUG,
+    IMPORTER_IN,
+    NO_CHANGE,
+    NO_CHANGE_DEBUG,
+    TWIN,
+    VERIFY,
+    VERIFY_DEBUG,
+    VERIFY_IN,
+    Record,
+    Scenario,
+)
+
+Figure = Callable[[Scenario], float | None]
+
+
+def field_of(variant: str, key: str) -> Figure:
+    """A number of one variant's record."""
+
+    def value(s: Scenario) -> float | None:
+        rec = s.get(variant)
+        return None if rec is None else rec.get(key)
+
+    return value
+
+
+def _ratio(s: Scenario, top: tuple[str, str], bottom: tuple[str, str]) -> float | None:
+    """``top`` over ``bottom``, each (variant, key); None when either is missing."""
+    a, b = s.get(top[0]), s.get(bottom[0])
+    if not a or not b or a.get(top[1]) is None or not b.get(bottom[1]):
+        return None
+    return float(a[top[1]]) / float(b[bottom[1]])
+
+
+def speedup_over(peer: str) -> Figure:
+    """How many times faster than ``peer`` the importer is (wall time, whole process)."""
+    return lambda s: _ratio(s, (peer, "seconds"), (IMPORTER, "seconds"))
+
+
+def wall_vs_ceiling(s: Scenario) -> float | None:
+    """The import's speed as a fraction of the ceiling's: the ceiling's wall time over the
+    whole importer process's (each the best of its runs)."""
+    return _ratio(s, (CEILING, "seconds"), (IMPORTER, "seconds"))
+
+
+def cpu_vs_ceiling(s: Scenario) -> float | None:
+    """The ceiling's CPU time (writes and index build) over the importer's, all its
+    processes, in process: the share of the importer's CPU that SQLite's own work takes."""
+    return _ratio(s, (CEILING, "cpu_s"), (IMPORTER_IN, "cpu_s"))
+
+
+def verify_cpu_vs_ceiling(s: Scenario) -> float | None:
+    """The ceiling's CPU time over the verification's (whole process, every process):
+    the gate's verification figure, anchored on SQLite's own cost measured in that run."""
+    return _ratio(s, (CEILING, "cpu_s"), (VERIFY, "cpu_s"))
+
+
+def vs_floor(s: Scenario) -> float | None:
+    """The importer's wall time (whole process) as a multiple of the round-trip floor."""
+    return _ratio(s, (IMPORTER, "seconds"), (FLOOR, "seconds"))
+
+
+def twin_over_compiled(key: str) -> Figure:
+    """How much faster the compiled build is than the twin, whole process (wall or CPU)."""
+    return lambda s: _ratio(s, (TWIN, key), (COMPILED, key))
+
+
+def requests_per_library(s: Scenario) -> float | None:
+    """A quiet night's requests per library; discovery (2 per server) comes apart."""
+    rec = s.get(NO_CHANGE)
+    return rec["listing_requests"] / max(rec["libraries"], 1) if rec else None
+
+
+def _importer_runs(s: Scenario) -> list[Record]:
+    """The importer's records (they carry the run's status; peers and floors do not)."""
+    return [r for r in s.records if "status" in r]
+
+
+def peak_rss_mb(s: Scenario) -> float | None:
+    """The largest peak RSS of any process of any importer run of the scenario."""
+    peaks = [v for r in _importer_runs(s) for v in (r.get("rss_kb") or {}).values()]
+    return max(peaks) / 1024 if peaks else None
+
+
+def max_stall_ms(s: Scenario) -> float | None:
+    stalls = [r["stall_ms"] for r in s.records if "stall_ms" in r]
+    return max(stalls) if stalls else None
+
+
+def slowest_callback_ms(s: Scenario) -> float | None:
+    slow = [r["slow_callbacks"]["max_ms"] for r in s.records if "slow_callbacks" in r]
+    return max(slow) if slow else None
+
+
+@dataclass(frozen=True)
+class Target:
+    family: str  # the scenario family ("scale-1m"); "" for every scenario
+    figure: str
+    value: Figure
+    limit: float
+    unit: str
+    higher_is_better: bool
+    uses: tuple[str, ...]  # the variants it is computed from (the report says how they ran)
+    kinds: tuple[str, ...] = ("plex", "jellyfin", "emby")
+
+    def applies(self, s: Scenario) -> bool:
+        return self.family in ("", s.family) and s.kind in self.kinds
+
+    def met(self, value: float) -> bool:
+        return value >= self.limit if self.higher_is_better else value <= self.limit
+
+
+_IMPORTER_RUNS = (IMPORTER, IMPORTER_IN, VERIFY, VERIFY_IN, NO_CHANGE, CHANGED, COMPILED, TWIN)
+_STALL_RUNS = (IMPORTER_IN, VERIFY_IN, NO_CHANGE, CHANGED)
+_DEBUG_RUNS = (IMPORTER_DEBUG, VERIFY_DEBUG, NO_CHANGE_DEBUG)
+
+#: issue 11's table, and the earlier targets the bench kept (the peers, peak RSS)
+TARGETS = (
+    Target("seed", "wall time", field_of(IMPORTER, "seconds"), 0.9, "s", False, (IMPORTER,)),
+    Target("seed", "dependent round trips", field_of(IMPORTER, "round_trips"), 3, "", False, (IMPORTER,)),
+    Target("seed", "vs python-plexapi script", speedup_over("plexapi"), 20, "×", True,
+           (IMPORTER, "plexapi"), ("plex",)),
+    Target("scale-100k", "vs python-plexapi script", speedup_over("plexapi"), 20, "×", True,
+           (IMPORTER, "plexapi"), ("plex",)),
+    Target("scale-1m", "wall time vs store-only ceiling", wall_vs_ceiling, 0.65, "×", True,
+           (IMPORTER, CEILING)),
+    Target("scale-1m", "CPU time vs store-only ceiling's", cpu_vs_ceiling, 0.45, "×", True,
+           (IMPORTER_IN, CEILING)),
+    Target("verify-1m", "episodes/s", field_of(VERIFY, "episodes_per_s"), 150_000, "/s", True, (VERIFY,),
+           ("plex",)),
+    Target("verify-1m", "episodes/s", field_of(VERIFY, "episodes_per_s"), 120_000, "/s", True, (VERIFY,),
+           ("jellyfin", "emby")),
+    Target("nightly-100k", "no change: requests per library", requests_per_library, 6, "", False,
+           (NO_CHANGE,)),
+    Target("native-200k", "wall time: twin / compiled", twin_over_compiled("seconds"), 1.15, "×", True,
+           (COMPILED, TWIN), ("jellyfin", "emby")),
+    Target("native-200k", "CPU time: twin / compiled", twin_over_compiled("cpu_s"), 1.15, "×", True,
+           (COMPILED, TWIN), ("jellyfin", "emby")),
+    Target("native-200k", "wall time: twin / compiled", twin_over_compiled("seconds"), 1.0, "×", True,
+           (COMPILED, TWIN), ("plex",)),
+    Target("native-200k", "CPU time: twin / compiled", twin_over_compiled("cpu_s"), 1.10, "×", True,
+           (COMPILED, TWIN), ("plex",)),
+    Target("", "peak RSS, largest process", peak_rss_mb, 300, "MB", False, _IMPORTER_RUNS),
+    Target("", "host loop's longest stall", max_stall_ms, 20, "ms", False, _STALL_RUNS),
+    Target("", "longest slow callback", slowest_callback_ms, 5, "ms", False, _DEBUG_RUNS),
+)  # fmt: skip
