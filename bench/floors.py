@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import graphlib
 import itertools
 import time
@@ -36,8 +35,6 @@ from importer.store.migrations import ensure_indexes
 #: the run bookkeeping: not library rows (and the ceiling starts no run)
 BOOKKEEPING = frozenset({"runs", "run_listing"})
 BATCH = 25_000
-#: the writer's cache when importer.workers no longer says (its value when this was written)
-FALLBACK_CACHE_MB = 128
 
 Row = tuple[Any, ...]
 
@@ -58,20 +55,10 @@ class Ceiling:
 
 
 def writer_cache_mb() -> int:
-    """The importer's writer's default SQLite cache (MB), wherever it keeps it now."""
-    try:
-        from importer.workers import WriterSettings
-    except ImportError:
-        return FALLBACK_CACHE_MB
-    try:
-        return int(WriterSettings().cache_mb)  # type: ignore[call-arg]
-    except (TypeError, AttributeError):
-        pass  # it needs arguments (a database path): read the field's default instead
-    if dataclasses.is_dataclass(WriterSettings):
-        for f in dataclasses.fields(WriterSettings):
-            if f.name == "cache_mb" and isinstance(f.default, int):
-                return f.default
-    return int(getattr(WriterSettings, "cache_mb", FALLBACK_CACHE_MB))
+    """The importer's writer's default SQLite cache (MB): the ceiling writes as it does."""
+    from importer.workers import WriterSettings
+
+    return WriterSettings(db_path="").cache_mb
 
 
 def library_tables(conn: apsw.Connection) -> list[str]:

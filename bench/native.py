@@ -41,8 +41,8 @@ from collections.abc import Callable
 from typing import Any
 
 from importer import _purepy, speedups
+from importer.model import LibraryInfo, ListingKind
 from importer.sources import jellyfin, plex
-from importer.sources.base import LibraryInfo
 
 Stage = tuple[str, int, Callable[[], object], Callable[[], object]]
 
@@ -79,7 +79,12 @@ def _pages(kind: str, episodes: int, pages: int) -> list[bytes]:
         step = max(1, episodes // pages)
         for n in range(pages):
             request = source.page_request(
-                LibraryInfo(str(library), "TV"), "episodes", n * step, source.page_size, with_total=False
+                LibraryInfo(str(library), "TV"),
+                "episodes",
+                ListingKind.FULL,
+                n * step,
+                source.page_size,
+                with_total=False,
             )
             query = urllib.parse.urlencode(request.params)
             out.append(_get(f"{url}{request.path}?{query}", {**headers, **request.headers}))

@@ -8,7 +8,7 @@ returned (the page's own write and the wait for it): the writer spends 0.3 × th
 which it writes pages more on the CPU, as a regression in its Python code would.
 
 The slowed method is ``BENCH_SLOW_TARGET``, a dotted name (module, then attributes),
-``importer.store.writer.Writer.write_page`` by default: point it at the writer's
+``importer.store.writer.Writer.write_rows`` by default: point it at the writer's
 per-page method when that moves. A target that does not exist stops the interpreter
 with a message on stderr, so that a self-test never passes by slowing nothing; and the
 first call of the slowed method in any process appends that process's id to the file
@@ -26,7 +26,7 @@ from typing import Any
 
 TARGET_ENV = "BENCH_SLOW_TARGET"
 MARK_ENV = "BENCH_SLOW_MARK"
-DEFAULT_TARGET = "importer.store.writer.Writer.write_page"
+DEFAULT_TARGET = "importer.store.writer.Writer.write_rows"
 
 
 def resolve(dotted: str) -> tuple[Any, str]:
