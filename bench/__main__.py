@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import check, measure, report
+from bench import check, measure, process, report
 from bench.model import PEERS, Scenario, Settings
 from bench.scenarios import native, scale, seed
 from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
@@ -149,6 +149,7 @@ def main() -> int:
     args = _arguments()
     jobs = QUICK if args.quick else FULL
     scenarios: list[Scenario] = []
+    process.compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         settings = Settings(
             Path(tmp), repeats=args.repeats, slow_writer=args.slow_writer, peers=not args.no_peers

@@ -67,23 +67,32 @@ def _skip(buffers: list[bytes | memoryview], n: int) -> list[bytes | memoryview]
 
 
 class Receiver:
-    """The reading end of a pipe."""
+    """The reading end of a pipe.
+
+    Messages are read into one buffer, reused: what :meth:`recv` returns is valid until
+    the next call (every reader decodes a message before it reads the next). A fresh
+    buffer per message would cost its zeroing and a page fault per 4 KiB: at 2 GB of
+    pages per million Plex episodes, about a second of CPU.
+    """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self._buffer = bytearray(64 * 1024)
 
     def fileno(self) -> int:
         return self.fd
 
     def recv(self) -> tuple[memoryview, memoryview]:
-        """The next message's header and body (empty when it had none)."""
-        head = self._exactly(8)
-        header_size, body_size = _LENGTHS.unpack(head)
+        """The next message's header and body (empty when it had none), valid until the
+        next call."""
+        header_size, body_size = _LENGTHS.unpack(self._exactly(8))
         data = self._exactly(header_size + body_size)
         return data[:header_size], data[header_size:]
 
     def _exactly(self, size: int) -> memoryview:
-        buf = memoryview(bytearray(size))
+        if size > len(self._buffer):
+            self._buffer = bytearray(max(size, 2 * len(self._buffer)))
+        buf = memoryview(self._buffer)[:size]
         at = 0
         while at < size:
             n = os.readv(self.fd, [buf[at:]])

@@ -345,7 +345,16 @@ def sync(
             click.echo(f"importer: {lib.title}: {lib.reason}", err=True)
     if not quiet:
         click.echo(format_summary(result, as_json=progress == "json"))
-    sys.exit(result.exit_code)
+    exit_now(result.exit_code)
+
+
+def exit_now(code: int) -> None:
+    """End a command that is done: its output flushed, its workers ended, its files closed.
+    Without the interpreter's teardown of aiohttp, uvloop and the rest (about 30 ms, a
+    tenth of a small nightly run); nothing of ours is left for it to do."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @cli.command()

@@ -333,6 +333,7 @@ class FetchedPage(msgspec.Struct, frozen=True, gc=False):
     elapsed: float  # seconds of the successful attempt, request sent to body read
     server_date: float | None  # the response's Date header, unix seconds
     attempts: int = 1
+    headers: Mapping[str, str] = {}  # every response header (none carries a secret)
 
 
 @dataclass
@@ -593,6 +594,7 @@ class HttpClient:
                 elapsed=loop.time() - started,
                 server_date=_parse_http_date(resp.headers.get("Date")),
                 attempts=attempt,
+                headers=resp.headers,
             )
             return page, resp.headers.get("Retry-After")
 

@@ -1,4 +1,4 @@
-"""discover → plan → fetch → decode and write in workers → commit: the async glue.
+"""discover → plan → fetch → decode and write in workers → commit: the entry point.
 
 ```
 discover ─► plan ──────────► fetch ─────────► decode ─► write ─► commit
@@ -9,10 +9,11 @@ discover ─► plan ──────────► fetch ──────�
 
 Everything that decides is pure and tested apart: what a run does with each library and
 how it ends (:mod:`importer.plan`), which pages to fetch and when a listing is complete
-(:mod:`importer.planner`). This module carries out their decisions: it fetches pages
-(``HttpClient``), hands them to the workers, turns their typed messages
-(:mod:`importer.protocol`) into the planner's events, moves the progress bar, and
-mirrors each commit in the cursor file.
+(:mod:`importer.planner`). This module checks what it is pointed at, takes the
+database's lock, starts the workers, finds the server's kind and its libraries; then
+:class:`importer.run.Run` carries out the decisions: it fetches pages (``HttpClient``),
+hands them to the workers, turns their typed messages (:mod:`importer.protocol`) into
+the planner's events, moves the progress bar, and mirrors each commit in the cursor file.
 
 The event loop does I/O only: decoding and writing happen in the worker processes, and
 blocking pipe writes and cursor files in threads, so a host program's loop stays
@@ -22,72 +23,27 @@ responsive.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
+import importlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from importer import errors
-from importer.cursor import Cursor, CursorLibrary, CursorServer, cursor_path, read_cursor, write_cursor
 from importer.http import HttpClient, RetryPolicy, Timeouts, redact_url
 from importer.lock import DatabaseLock
-from importer.model import LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
-from importer.plan import (
-    Ending,
-    FinishOptions,
-    LibraryPlan,
-    ListingOutcome,
-    PlanOptions,
-    failed,
-    finish_library,
-    interrupted,
-    plan_library,
-)
-from importer.planner import (
-    Action,
-    Advance,
-    Fetch,
-    LibraryListed,
-    ListingPlanner,
-    Page,
-    RestartStream,
-    SetTotal,
-    SourceCaps,
-)
 from importer.progress import Progress
-from importer.protocol import (
-    BuildIndexes,
-    Committed,
-    Counted,
-    CountListing,
-    Decoded,
-    FindGone,
-    Finished,
-    FinishLibrary,
-    Gone,
-    Indexed,
-    Open,
-    Opened,
-    PageFailed,
-    PageJob,
-    Relist,
-    RunsStarted,
-    RunStart,
-    StartRuns,
-    ToMain,
-    WorkerExit,
-    WorkerFailed,
-    Written,
-)
-from importer.results import LibraryResult, SyncResult
+from importer.results import SyncResult
 from importer.sources import Source, detect_source, make_source
 from importer.store.preflight import check_database
 from importer.targets import check_url, select_libraries
-from importer.workers import WorkerGone, WorkerPool, WriterSettings
+from importer.workers import WorkerPool, WriterSettings
+
+if TYPE_CHECKING:
+    from importer.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +91,7 @@ class Importer:
         self.progress = progress or Progress(mode="none")
         self._cancel_signal: str | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._run: _Run | None = None  # the run, once the server is discovered
+        self._run: Run | None = None  # the run, once the server is discovered
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
         """Stop cleanly: no new requests; pages already fetched are written and committed,
@@ -155,6 +111,11 @@ class Importer:
     def cancelling(self) -> bool:
         return self._cancel_signal is not None
 
+    @property
+    def cancel_signal(self) -> str | None:
+        """The signal that cancelled the run ("SIGINT", "SIGTERM"), None while it runs."""
+        return self._cancel_signal
+
     async def run(self) -> SyncResult:
         started = time.monotonic()
         check_url(self.url)
@@ -167,7 +128,7 @@ class Importer:
         except asyncio.CancelledError:
             if self._cancel_signal is None:
                 raise
-            error = self._interrupted(0)  # cancelled while discovering
+            error = self.interruption(0)  # cancelled while discovering
             self.progress.error(str(error))
             raise error from None
         except errors.ImporterError as exc:
@@ -183,14 +144,17 @@ class Importer:
         # Workers start while discovery talks to the server (starting a process from a
         # large one takes a while: not on the loop).
         starting = loop.run_in_executor(None, pool.start, loop)
-        run: _Run | None = None
+        run: Run | None = None
         try:
             source, http, probed = await self._connect()
             async with http:
-                server, libraries = await source.discover(http)
+                discovering = asyncio.ensure_future(source.discover(http))
+                # what follows discovery is imported while the server answers (off the loop)
+                run_module = await loop.run_in_executor(None, importlib.import_module, "importer.run")
+                server, libraries = await discovering
                 libraries = select_libraries(libraries, self.options.libraries)
                 await starting
-                run = self._run = _Run(self, pool, source, http, server, libraries)
+                run = self._run = run_module.Run(self, pool, source, http, server, libraries)
                 if self._cancel_signal is not None:
                     run.cancel()
                 if libraries:
@@ -198,7 +162,7 @@ class Importer:
                 stats = http.stats
             await pool.stop()
         except BaseException as exc:
-            await self._fail(pool, run, exc)
+            await self._fail(pool, starting, run, exc)
             raise
         finally:
             if run is not None:
@@ -213,13 +177,17 @@ class Importer:
             peak_rss_kb={"main": _peak_rss_kb(), **pool.peak_rss_kb},
         )
 
-    async def _fail(self, pool: WorkerPool, run: _Run | None, exc: BaseException) -> None:
+    async def _fail(
+        self, pool: WorkerPool, starting: asyncio.Future[None], run: Run | None, exc: BaseException
+    ) -> None:
         """Record every unfinished library's run as failed (with what the writer holds), unless
-        the writer is what failed; then stop the workers."""
+        the writer is what failed; then stop the workers (once they are all started)."""
         if run is not None:
             run.cancel_fetches()
             if isinstance(exc, errors.ImporterError) and not isinstance(exc, errors.Interrupted):
                 await run.record_failure(exc)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(starting)
         await pool.stop(timeout=5)
 
     async def _connect(self) -> tuple[Source, HttpClient, tuple[int, int]]:
@@ -250,377 +218,13 @@ class Importer:
         )
         return source, http, probed
 
-    def _interrupted(self, committed: int) -> errors.Interrupted:
+    def interruption(self, committed: int) -> errors.Interrupted:
+        """The error a cancelled run raises, once ``committed`` items are committed."""
         return errors.Interrupted(
             f"interrupted by {self._cancel_signal}: {committed:,} items were committed to {self.db_path}; "
             "run the same command again to continue",
             signal=self._cancel_signal,
         )
-
-
-class _Wake:
-    """Put in the event queue to wake the loop: a cancel, or a fetch that failed."""
-
-
-_WAKE = _Wake()
-
-
-class _Run:
-    """A run after discovery: starts each library's run, carries out the planner's actions,
-    and turns the workers' messages into planner events until every library has ended."""
-
-    def __init__(
-        self,
-        importer: Importer,
-        pool: WorkerPool,
-        source: Source,
-        http: HttpClient,
-        server: ServerInfo,
-        libraries: list[LibraryInfo],
-    ) -> None:
-        self.importer = importer
-        self.options = importer.options
-        self.progress = importer.progress
-        self.pool = pool
-        self.source = source
-        self.http = http
-        self.server = server
-        self.libraries = libraries
-        self.results = [LibraryResult(lib.title, lib.source_id) for lib in libraries]
-        self.commits = 0
-        self.server_clock: float | None = None  # the server's Date when the run started
-        self.planner: ListingPlanner | None = None
-        self.plans: list[LibraryPlan] = []
-        self.library_ids: list[int] = []
-        self.run_ids: list[int] = []
-        self.outcomes: dict[int, ListingOutcome] = {}  # listed libraries waiting for Gone
-        self.committed: dict[int, LibraryProgress] = {}  # per library: as last committed
-        self.finished = 0
-        self.failure: BaseException | None = None
-        self.cancelled = False
-        self.writer_failed = False  # nobody left to record the run's end
-        self.room = asyncio.Semaphore(self.options.max_outstanding_pages)
-        self.sent: set[int] = set()  # pages handed to the workers, not yet written
-        self.tasks: set[asyncio.Task[None]] = set()
-        # one thread, so cursor files are written in commit order, off the event loop (fsync)
-        self.cursor_writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="importer-cursor")
-
-    # ------------------------------------------------------------------ the run
-    async def sync(self) -> None:
-        pool = self.pool
-        pool.control(Open(self.server, self.libraries))
-        opened = await self._expect(Opened)
-        self.library_ids = [stored.library_id for stored in opened.libraries]
-        options = PlanOptions(
-            full=self.options.full,
-            restart=self.options.restart,
-            verify_after_s=self.options.verify_after_days * 86400,
-            delta=self.source.supports_delta,
-        )
-        now = time.time()
-        self.plans = [plan_library(stored, options, now) for stored in opened.libraries]
-        self._check_cursor()
-        caps = SourceCaps(self.source.page_size, self.source.ids_page_size, self.source.kind == "plex")
-        planner = self.planner = ListingPlanner(self.plans, caps)
-        pool.control(StartRuns([self._run_start(i, plan) for i, plan in enumerate(self.plans)]))
-        self.run_ids = (await self._expect(RunsStarted)).run_ids
-        for result, plan in zip(self.results, self.plans, strict=True):
-            result.mode = plan.mode
-        self.progress.start(self.server.name, [lib.title for lib in self.libraries])
-        self._apply(planner.start())
-        await self._events()
-        pool.control(BuildIndexes())
-        await self._expect(Indexed)
-
-    def _run_start(self, index: int, plan: LibraryPlan) -> RunStart:
-        assert self.planner is not None
-        return RunStart(
-            index, plan.mode, self.planner.listing_kinds(index), plan.resume_run, plan.supersede_run,
-            plan.adopt, plan.link_all,
-        )  # fmt: skip
-
-    async def _events(self) -> None:
-        while self.finished < len(self.libraries):
-            if self.failure is not None:
-                raise self.failure
-            if self.cancelled:
-                await self._wind_down()
-                raise self.importer._interrupted(sum(r.written + r.unchanged for r in self.results))
-            self._handle(await self.pool.events.get())
-
-    async def _expect(self, kind: type[Any]) -> Any:
-        while True:
-            event = await self.pool.events.get()
-            if isinstance(event, kind):
-                return event
-            self._handle(event)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self.pool.events.put_nowait(_WAKE)  # type: ignore[arg-type]
-
-    def cancel_fetches(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-
-    async def close(self) -> None:
-        # the last cursor file is in place before the run returns
-        await asyncio.get_running_loop().run_in_executor(None, self.cursor_writes.shutdown)
-
-    # ------------------------------------------------------------------ events
-    def _handle(self, event: ToMain | WorkerGone | _Wake) -> None:
-        match event:
-            case Decoded():
-                self._on_decoded(event)
-            case Written():
-                self._on_written(event)
-            case Committed():
-                self._on_committed(event)
-            case Counted():
-                assert self.planner is not None
-                self._apply(self.planner.counted(event.library, event.stream, event.unique, event.stored))
-            case PageFailed():
-                self._on_page_failed(event)
-            case Gone():
-                self._on_gone(event)
-            case Finished():
-                self._on_finished(event)
-            case WorkerFailed():
-                self.writer_failed = event.role == "writer"
-                raise event.error.exception()
-            case WorkerGone():
-                self.writer_failed = self.writer_failed or event.role == "writer"
-                raise errors.StoreError(
-                    f"the {event.role} process stopped unexpectedly; run the same command again to resume"
-                )
-            case WorkerExit():
-                self.pool.peak_rss_kb[event.role] = event.peak_rss_kb
-            case _:
-                pass  # a wake-up: the loop looks at cancels and failures
-
-    def _on_decoded(self, event: Decoded) -> None:
-        assert self.planner is not None
-        if self.planner.page(event.page_id).kind is ListingKind.COUNT:  # counts are not written
-            self._page_done(event.page_id)
-        self._apply(self.planner.decoded(event.page_id, event.offset, event.count, event.total,
-                                         event.leaf_total, event.missing))  # fmt: skip
-
-    def _on_written(self, event: Written) -> None:
-        assert self.planner is not None
-        self._page_done(event.page_id)
-        result = self.results[self.planner.page(event.page_id).library]
-        result.written += event.written
-        result.unchanged += event.unchanged
-        self._apply(self.planner.written(event.page_id, event.items))
-
-    def _page_done(self, page_id: int) -> None:
-        self.sent.discard(page_id)
-        self.room.release()
-
-    def _on_page_failed(self, event: PageFailed) -> None:
-        """A page the decoder refused (malformed or truncated JSON, an HTML page, wrong
-        types): a proxy or an overloaded server may have mangled it, so it is fetched once
-        more; the same failure twice stops the run."""
-        assert self.planner is not None
-        error = event.error.exception()
-        if event.page_id not in self.sent or not self.planner.may_refetch(event.page_id):
-            raise error
-        self._page_done(event.page_id)
-        log.warning("%s; fetching that page again", error)
-        self._apply(self.planner.refetch(event.page_id))
-
-    def _on_committed(self, event: Committed) -> None:
-        """The writer committed: mirror the progress it stored in the cursor file."""
-        self.commits = event.commits
-        self.committed.update(event.progress)
-        cursor = Cursor(
-            database=os.path.abspath(self.importer.db_path),
-            server=CursorServer(self.server.kind, self.server.machine_id, self.server.base_url),
-            server_clock=self.server_clock,
-            committed_at=int(time.time()),
-            libraries={
-                self.libraries[lib].source_id: CursorLibrary(
-                    self.libraries[lib].title, self.run_ids[lib], self.plans[lib].mode, streams
-                )
-                for lib, streams in self.committed.items()
-            },
-        )
-        written = self.cursor_writes.submit(write_cursor, cursor_path(self.importer.db_path), cursor)
-        written.add_done_callback(_cursor_written)
-
-    # ------------------------------------------------------------------ actions
-    def _apply(self, actions: list[Action]) -> None:
-        for action in actions:
-            match action:
-                case Fetch():
-                    self._fetch_later(action.page)
-                case SetTotal():
-                    self.progress.set_total(self.results[action.library].title, action.stream, action.total)
-                case Advance():
-                    self.progress.advance(self.results[action.library].title, action.stream, action.items)
-                case RestartStream():
-                    self.progress.restart_stream(self.results[action.library].title, action.stream)
-                case CountListing() | Relist():
-                    self.pool.control(action)
-                case LibraryListed():
-                    self._on_listed(action.library, action.outcome)
-
-    def _fetch_later(self, page: Page) -> None:
-        if self.cancelled:
-            return
-        task = asyncio.create_task(self._fetch(page))
-        self.tasks.add(task)
-        task.add_done_callback(self._fetched)
-
-    def _fetched(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.failure is None:
-            self.failure = task.exception()
-            self.pool.events.put_nowait(_WAKE)  # type: ignore[arg-type]
-
-    async def _fetch(self, page: Page) -> None:
-        library = self.libraries[page.library]
-        request = self.source.page_request(
-            library, page.stream, page.kind, page.offset, page.size,
-            with_total=page.with_total, watermark=page.watermark, ids=page.ids,
-        )  # fmt: skip
-        await self.room.acquire()
-        try:
-            fetched = await self.http.fetch(request)
-        except BaseException:
-            self.room.release()
-            raise
-        if self.server_clock is None:
-            self.server_clock = fetched.server_date
-        job = PageJob(
-            page.page_id, page.library, self.library_ids[page.library], library.source_id, self.source.kind,
-            page.stream, page.kind, page.offset, page.with_total, fetched.content_encoding,
-            compare=page.stream in self.plans[page.library].populated,
-        )  # fmt: skip
-        self.sent.add(page.page_id)
-        self.pool.send_page(job, fetched.body)
-
-    # ------------------------------------------------------------------ a library's end
-    def _on_listed(self, lib: int, outcome: ListingOutcome) -> None:
-        result = self.results[lib]
-        result.complete = outcome.complete
-        result.totals = {str(stream): n for stream, n in outcome.totals.items()}
-        if outcome.sweep:  # what did the complete listings miss?
-            self.outcomes[lib] = outcome
-            self.pool.control(FindGone(lib, list(outcome.sweep), names=self.options.dry_run))
-        else:
-            self._finish(lib, finish_library(outcome, {}, 0, self._finish_options()))
-
-    def _on_gone(self, event: Gone) -> None:
-        outcome = self.outcomes.pop(event.library)
-        self.results[event.library].gone = {str(s): names for s, names in event.names.items()}
-        self._finish(
-            event.library, finish_library(outcome, event.counts, event.stored, self._finish_options())
-        )
-
-    def _finish_options(self) -> FinishOptions:
-        return FinishOptions(allow_mass_delete=self.options.allow_mass_delete, dry_run=self.options.dry_run)
-
-    def _finish(self, lib: int, ending: Ending, *, server_clock: bool = True) -> None:
-        result = self.results[lib]
-        result.status, result.reason = ending.reported, ending.reason
-        self.progress.library_done(result.title)
-        stats = self.http.stats
-        self.pool.control(
-            FinishLibrary(lib, ending.status, ending.reason, ending.delete, stats.requests,
-                          stats.bytes_received, self.server_clock if server_clock else None)
-        )  # fmt: skip
-
-    def _on_finished(self, event: Finished) -> None:
-        result = self.results[event.library]
-        result.deleted, result.unlinked = event.deleted, event.unlinked
-        self.finished += 1
-
-    def _unfinished(self) -> list[int]:
-        return [i for i, r in enumerate(self.results) if r.status is RunStatus.RUNNING]
-
-    async def _wind_down(self, timeout: float = 60.0) -> None:
-        """After a cancel: drop what is not fetched yet, let what is fetched be written, and
-        record every unfinished library's run as interrupted, all committed."""
-        self.cancel_fetches()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        deadline = time.monotonic() + timeout
-        while self.sent and time.monotonic() < deadline:
-            try:
-                event = await asyncio.wait_for(self.pool.events.get(), timeout=0.5)
-            except TimeoutError:
-                continue
-            self._drain_event(event)
-        await self._end_unfinished(interrupted(self.importer._cancel_signal or "SIGINT"), timeout)
-
-    def _drain_event(self, event: ToMain | WorkerGone | _Wake) -> None:
-        """While winding down: count what is written, plan nothing more."""
-        assert self.planner is not None
-        match event:
-            case Written():
-                self._page_done(event.page_id)
-                self.results[self.planner.page(event.page_id).library].written += event.written
-            case PageFailed():
-                self._page_done(event.page_id)
-            case Decoded():
-                if self.planner.page(event.page_id).kind is ListingKind.COUNT:
-                    self._page_done(event.page_id)
-            case WorkerFailed() | WorkerGone() | WorkerExit() | Committed() | Finished():
-                self._handle(event)
-            case _:
-                pass
-
-    async def record_failure(self, exc: errors.ImporterError, timeout: float = 10.0) -> None:
-        """Record every unfinished library's run as failed, with its reason; what the writer
-        holds is committed with it. A rerun resumes a full run, or starts an incremental
-        one again from the same watermark."""
-        if not self.run_ids or self.writer_failed:
-            return  # no run started yet, or nobody left to write it down
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        try:
-            await self._end_unfinished(failed(str(exc)), timeout)
-        except (TimeoutError, errors.ImporterError) as failure:
-            log.warning("could not record the failed run: %s", failure)
-
-    async def _end_unfinished(self, ending: Ending, timeout: float) -> None:
-        """End every library still running as ``ending`` says, and wait until it is recorded."""
-        waiting = set(self._unfinished())
-        for lib in waiting:
-            self._finish(lib, ending, server_clock=False)
-        async with asyncio.timeout(timeout):
-            while waiting:
-                event = await self.pool.events.get()
-                if isinstance(event, Finished):
-                    self._on_finished(event)
-                    waiting.discard(event.library)
-                elif isinstance(event, WorkerFailed | WorkerGone):
-                    self._handle(event)
-
-    # ------------------------------------------------------------------ the cursor file
-    def _check_cursor(self) -> None:
-        """The cursor file should agree with the database; if not, the database wins."""
-        try:
-            cursor = read_cursor(cursor_path(self.importer.db_path))
-        except errors.CursorError as exc:
-            log.warning("%s", exc)
-            return
-        if cursor is None:
-            return
-        for library, plan in zip(self.libraries, self.plans, strict=True):
-            if plan.resume_run is None:
-                continue
-            mirrored = cursor.libraries.get(library.source_id)
-            if mirrored is None or mirrored.streams != plan.progress:
-                log.warning(
-                    "the cursor file disagrees with the database about %r; resuming from the database",
-                    library.title,
-                )
-
-
-def _cursor_written(future: concurrent.futures.Future[None]) -> None:
-    # The database holds the truth; a cursor file that could not be written is a warning.
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.warning("could not write the cursor file: %s", exc)
 
 
 def _known_kind(db_path: str, url: str) -> str:

@@ -120,6 +120,7 @@ class _Stream:
     unwritten: int = 0  # pages not written yet
     leaf_total: int = 0
     counting: bool = False  # the writer was asked to count the listing
+    hinted: int | None = None  # the first page whose total was known before it was decoded
     finished: bool = False
     complete: bool = False
     #: listed every item, verified complete: the rows the listing missed are gone
@@ -232,7 +233,12 @@ class ListingPlanner:
         """What a listing page's counts say: the rest of the listing, or of a short page."""
         actions: list[Action] = []
         stream.leaf_total += leaf_total
-        if total is not None and stream.total_before is not None:
+        if page.page_id == stream.hinted:
+            stream.hinted = None
+            if total is not None and total != stream.total_before:  # the page says otherwise: it wins
+                stream.total_before = total
+                actions += [SetTotal(stream.library, stream.kind, total), *self._plan_rest(stream, total)]
+        elif total is not None and stream.total_before is not None:
             stream.total_after = total  # a later count: Plex pages all carry one
         if stream.total_before is None and total is not None:
             if stream.resume is not None:
@@ -249,6 +255,18 @@ class ListingPlanner:
             # a short page: fetch the rest of it
             actions.append(self._schedule(stream, end, page.size - count, kind=page.kind))
         return actions
+
+    def hinted(self, page_id: int, total: int) -> list[Action]:
+        """The server stated a listing's total before its first page was decoded (a header):
+        plan the rest now. The decoded page confirms it; a wrong hint only drifts the listing."""
+        page = self._pages.get(page_id)
+        if page is None or page.offset != 0 or not page.with_total or page.kind is ListingKind.COUNT:
+            return []
+        stream = self._stream(page)
+        if stream.total_before is not None or stream.resume is not None or page.listing != stream.listing:
+            return []
+        stream.total_before, stream.hinted = total, page_id
+        return [SetTotal(stream.library, stream.kind, total), *self._plan_rest(stream, total)]
 
     def written(self, page_id: int, items: int) -> list[Action]:
         """A page's rows are written (not yet committed)."""

@@ -65,9 +65,7 @@ class Run:
         *,
         write: bool = True,
     ) -> list[Action]:
-        actions = self.take(
-            self.planner.decoded(page.page_id, page.offset, count, total, 0, missing or [])
-        )
+        actions = self.take(self.planner.decoded(page.page_id, page.offset, count, total, 0, missing or []))
         if write and page.kind is not ListingKind.COUNT:
             actions += self.take(self.planner.written(page.page_id, count))
         return actions
@@ -228,3 +226,24 @@ def test_a_refused_page_is_fetched_once_more_then_not() -> None:
     (again,) = run.take(run.planner.refetch(shows.page_id))
     assert isinstance(again, Fetch) and (again.page.offset, again.page.size) == (shows.offset, shows.size)
     assert not run.planner.may_refetch(again.page.page_id)
+
+
+def test_a_total_stated_before_decoding_plans_the_rest_at_once() -> None:
+    run = Run(PLEX)
+    episodes = run.start()[2]
+    # a header said 2500: the rest is asked for before the decoder has read the page
+    run.take(run.planner.hinted(episodes.page_id, 2500))
+    assert [(p.offset, p.with_total) for p in run.pending(EPISODES)] == [
+        (0, True),
+        (1000, False),
+        (2000, True),
+    ]
+    run.answer(episodes, 1000, 2500)
+    assert len(run.pending(EPISODES)) == 2  # the decoded page agreed: nothing more
+    # a hint the page itself contradicts: the page wins (and plans what the hint missed)
+    other = Run(PLEX)
+    first = other.start()[2]
+    other.take(other.planner.hinted(first.page_id, 1500))
+    other.answer(first, 1000, 3500)
+    assert [p.offset for p in other.pending(EPISODES)] == [1000, 2000, 3000]
+    assert SetTotal(0, EPISODES, 3500) in other.actions

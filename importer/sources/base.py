@@ -74,3 +74,9 @@ class Source(Protocol):
         ``listing``: every field (FULL), ids and etags (IDS), the items ``ids`` in full
         (DETAILS), or the count alone (COUNT)."""
         ...
+
+    def total_hint(self, headers: Mapping[str, str], body: bytes, encoding: str | None) -> int | None:
+        """The listing's total as an answer states it before its body is decoded (a header,
+        or the last bytes of an uncompressed body), or None: the rest of a listing is then
+        planned a few milliseconds earlier, before the decoder has read the page."""
+        ...

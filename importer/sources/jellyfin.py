@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
 import msgspec
@@ -41,6 +42,8 @@ _FIELDS = {
 #: Items cannot be sorted by id; DateCreated puts items added during a run at the end
 #: (SortName breaks ties), which keeps offset paging as stable as the server allows.
 _SORT = {"SortBy": "DateCreated,SortName", "SortOrder": "Ascending"}
+#: the count at the end of a page: ``..."TotalRecordCount":5000,"StartIndex":0}``
+_TOTAL_AT_END = re.compile(rb'\],\s*"TotalRecordCount"\s*:\s*(\d+)\s*[,}][^\]]*$')
 #: Jellyfin's "0001-01-01T00:00:00..." (DateTime.MinValue) means "no date".
 _NO_DATE = "0001-01-01"
 
@@ -292,6 +295,14 @@ class JellyfinSource:
             if f.collection_type == "tvshows" and (lib_id := f.item_id or f.id)
         ]
         return server, libraries
+
+    def total_hint(self, headers: Mapping[str, str], body: bytes, encoding: str | None) -> int | None:
+        # Jellyfin and Emby write TotalRecordCount after the items: the body's last bytes
+        # (only when not compressed; a wrong guess costs a drifted listing, never a row)
+        if encoding not in (None, "identity"):
+            return None
+        found = _TOTAL_AT_END.search(body, max(0, len(body) - 256))
+        return int(found.group(1)) if found else None
 
     def page_request(
         self,

@@ -10,7 +10,7 @@ and ``totalSize``. Details and sources: shared/research/server-apis.md, "PLEX".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import msgspec
@@ -333,6 +333,11 @@ class PlexSource:
         )
         libraries = [LibraryInfo(as_id(s.key), s.title) for s in sections.directory if s.type == "show"]
         return server, libraries
+
+    def total_hint(self, headers: Mapping[str, str], body: bytes, encoding: str | None) -> int | None:
+        # Plex states the listing's total in a header of every page, as in its body
+        value = headers.get("X-Plex-Container-Total-Size", "")
+        return int(value) if value.isdigit() else None
 
     def page_request(
         self,

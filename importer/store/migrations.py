@@ -12,7 +12,6 @@ The part of ``schema.sql`` after the ``-- @late-indexes`` line is not run at cre
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -26,6 +25,8 @@ SCHEMA_VERSION = 2
 #: marks our files (PRAGMA application_id), so a foreign SQLite file is never "upgraded"
 APPLICATION_ID = 0x496D7052  # "ImpR"
 LATE_INDEXES_MARK = "-- @late-indexes"
+#: memory an index build may sort in (KiB)
+INDEX_SORT_KIB = 32 * 1024
 
 Step = Callable[[apsw.Connection], None]
 
@@ -169,17 +170,17 @@ def ensure_indexes(conn: apsw.Connection) -> None:
     Cheap when they exist. Run outside a large write transaction's hot loop: building an
     index over a million rows takes seconds and holds the write lock meanwhile.
     """
-    conn.execute(late_indexes_sql())
+    # An index build sorts its keys in memory up to the page cache's size, on top of the
+    # cache itself: at a million episodes the writer's peak went from ~200 MB to 320 MB.
+    # The cache is clean after the load's last commit: give it back, sort in 32 MB (the
+    # rest spills to a temporary file; measured no slower), then restore it.
+    cache_size = conn.pragma("cache_size")
+    conn.execute("PRAGMA shrink_memory")
+    conn.pragma("cache_size", max(int(cache_size), -INDEX_SORT_KIB))
+    try:
+        conn.execute(late_indexes_sql())
+    finally:
+        conn.pragma("cache_size", cache_size)
     # statistics for the planner; analysis_limit keeps this to milliseconds on big tables
     conn.pragma("analysis_limit", 1000)
     conn.execute("PRAGMA optimize(0x10002)")
-
-
-def drop_late_indexes(conn: apsw.Connection) -> None:
-    """Drop the secondary indexes before a bulk load into a database that has them.
-
-    Worth it when a run will insert more rows than the tables already hold; readers'
-    queries scan until :func:`ensure_indexes` builds them again.
-    """
-    for name in re.findall(r"CREATE INDEX IF NOT EXISTS (\w+)", late_indexes_sql()):
-        conn.execute(f'DROP INDEX IF EXISTS "{name}"')

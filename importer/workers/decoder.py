@@ -44,6 +44,9 @@ from importer.store.connection import DEFAULT_BUSY_TIMEOUT_MS, mapped_errors
 from importer.store.queries import stored_rows
 from importer.workers.child import WriterSettings, peak_rss_kb
 
+#: the decoder's SQLite cache for its lookups
+LOOKUP_CACHE_MB = 64
+
 
 class StoredRows:
     """The database as the decoder reads it: the stored (id, etag) of a page's items."""
@@ -59,6 +62,9 @@ class StoredRows:
             with mapped_errors(self.db_path):
                 self._conn = apsw.Connection(self.db_path, flags=apsw.SQLITE_OPEN_READONLY)
                 self._conn.setbusytimeout(DEFAULT_BUSY_TIMEOUT_MS)
+                # the key index of a million episodes, cached here rather than read from
+                # the OS for every page (measured: half the decoder's time in a verification)
+                self._conn.pragma("cache_size", -LOOKUP_CACHE_MB * 1024)
         return stored_rows(self._conn, library_id, stream, source_ids)
 
     def close(self) -> None:
