@@ -358,6 +358,16 @@ class _TooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """An attempt that may succeed when tried again."""
+
+    reason: str  # "HTTP 503", "the server closed the connection", ...
+    status: int | None = None
+    retry_after: float | None = None  # seconds the server asked to wait
+    exc: BaseException | None = None
+
+
 # aiohttp raises these for trouble that may pass: refused, reset, DNS hiccups, stalls, cut bodies
 _RETRYABLE_EXC: Final = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 
@@ -497,60 +507,75 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
-            retry_after: float | None = None
-            failure: str
-            failure_exc: BaseException | None = None
-            status: int | None = None
-            await self._gate.acquire()
-            started = loop.time()
-            try:
-                page, retry_after_header = await self._once(
-                    self._session, url, params, headers, shown=shown, attempt=attempt
-                )
-            except _TooLarge:
-                raise UnexpectedResponse(
-                    f"{shown}: the response is larger than {self.max_body // MiB} MiB; this is not "
-                    "a listing page (check the URL), or lower the page size",
-                    url=shown,
-                ) from None
-            except aiohttp.ClientSSLError as exc:
-                raise self._tls_error(exc, shown) from exc
-            except _RETRYABLE_EXC as exc:
-                self.limit.on_overload(started, loop.time())
-                failure, failure_exc = _describe(exc), exc
-            except aiohttp.ClientError as exc:
-                raise TransportError(f"{shown}: {_describe(exc)}: check the URL", url=shown) from exc
-            else:
-                status = page.status
-                if not RetryPolicy.retries_status(status):
-                    self.limit.on_success(started, loop.time())
-                    if 200 <= status < 300:
-                        self._check_json(page)
-                        return page
-                    raise self._status_error(page)
-                self.limit.on_overload(started, loop.time())
-                failure = f"HTTP {status}"
-                if status in (429, 503):
-                    retry_after = parse_retry_after(retry_after_header, page.server_date)
-            finally:
-                self._gate.release()
-
+            outcome = await self._attempt(self._session, url, params, headers, shown, attempt)
+            if isinstance(outcome, FetchedPage):
+                return outcome
             elapsed = loop.time() - first
-            delay = self.retry.delay(attempt, retry_after, self._rng)
+            delay = self.retry.delay(attempt, outcome.retry_after, self._rng)
             if attempt >= self.retry.attempts or elapsed + delay > self.retry.max_elapsed:
                 raise self._exhausted(
                     shown,
-                    failure=failure,
-                    status=status,
+                    failure=outcome.reason,
+                    status=outcome.status,
                     attempts=attempt,
                     elapsed=elapsed,
-                    retry_after=retry_after,
-                ) from failure_exc
+                    retry_after=outcome.retry_after,
+                ) from outcome.exc
             self.stats.retries += 1
             log.info(
-                "%s: %s; retry %s of %s in %.1f s", shown, failure, attempt, self.retry.attempts - 1, delay
+                "%s: %s; retry %s of %s in %.1f s",
+                shown,
+                outcome.reason,
+                attempt,
+                self.retry.attempts - 1,
+                delay,
             )
             await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        shown: str,
+        attempt: int,
+    ) -> FetchedPage | _Failure:
+        """One try: the page, a failure worth another try, or an error that ends the request."""
+        loop = asyncio.get_running_loop()
+        await self._gate.acquire()
+        started = loop.time()
+        try:
+            page, retry_after_header = await self._once(
+                session, url, params, headers, shown=shown, attempt=attempt
+            )
+        except _TooLarge:
+            raise UnexpectedResponse(
+                f"{shown}: the response is larger than {self.max_body // MiB} MiB; this is not "
+                "a listing page (check the URL), or lower the page size",
+                url=shown,
+            ) from None
+        except aiohttp.ClientSSLError as exc:
+            raise self._tls_error(exc, shown) from exc
+        except _RETRYABLE_EXC as exc:
+            self.limit.on_overload(started, loop.time())
+            return _Failure(_describe(exc), exc=exc)
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{shown}: {_describe(exc)}: check the URL", url=shown) from exc
+        finally:
+            self._gate.release()
+        status = page.status
+        if not RetryPolicy.retries_status(status):
+            self.limit.on_success(started, loop.time())
+            if 200 <= status < 300:
+                self._check_json(page)
+                return page
+            raise self._status_error(page)
+        self.limit.on_overload(started, loop.time())
+        retry_after = (
+            parse_retry_after(retry_after_header, page.server_date) if status in (429, 503) else None
+        )
+        return _Failure(f"HTTP {status}", status=status, retry_after=retry_after)
 
     async def _once(
         self,

@@ -184,17 +184,22 @@ class RowWriter:
         table = TABLES[stream]
         parents = self._library(library_id)
         orphans_before = {kind: len(ids) for kind, ids in parents.orphans.items()}
+        first = self._next_id(table)
+        try:
+            return self._write_known(table, library_id, rows, ids or [0] * len(rows), files, adoptable, first)
+        except apsw.ConstraintError:
+            # Stored after the decoder looked, or twice in the page. Undo this attempt's
+            # inserts (their files go with them), forget what it cached, and compare the
+            # page with what is stored, the rows it updated rewritten whatever their etag.
+            self.conn.execute(f"DELETE FROM {table.name} WHERE id >= ?", (first,))
+            parents.rollback(orphans_before)
+            rewrite = frozenset(row_id for row_id in ids if row_id)
+        # A savepoint here only: over every page, it copied each index page a page touched
+        # to a statement journal first, a dozen gigabytes at a million Jellyfin episodes.
         conn = self.conn
         conn.execute("SAVEPOINT page")
         try:
-            try:
-                done = self._write_known(table, library_id, rows, ids or [0] * len(rows), files, adoptable)
-            except apsw.ConstraintError:
-                # stored after the decoder looked, or twice in the page: compare with what
-                # is stored, after forgetting what the rolled-back attempt cached
-                conn.execute("ROLLBACK TO page")
-                parents.rollback(orphans_before)
-                done = self._write_compared(table, library_id, rows, files, adoptable)
+            done = self._write_compared(table, library_id, rows, files, adoptable, rewrite)
         except BaseException:
             parents.rollback(orphans_before)
             if conn.in_transaction:
@@ -205,6 +210,9 @@ class RowWriter:
         conn.execute("RELEASE page")
         return done
 
+    def _next_id(self, table: _Table) -> int:
+        return int(self.conn.execute(f"SELECT max(id) FROM {table.name}").get or 0) + 1
+
     def _write_known(
         self,
         table: _Table,
@@ -213,7 +221,9 @@ class RowWriter:
         ids: Sequence[int],
         files: Sequence[Row],
         adoptable: Callable[[int], bool] | None,
+        first: int,
     ) -> PageWrite:
+        """The decoder's classification trusted: inserts and updates, nothing read first."""
         if any(ids):
             new = [row for row, row_id in zip(rows, ids, strict=True) if not row_id]
             changed = [(row_id, row) for row, row_id in zip(rows, ids, strict=True) if row_id]
@@ -221,7 +231,7 @@ class RowWriter:
             new, changed = list(rows), []
         if new and adoptable is not None and table is _EPISODES:
             new = self._adopt(library_id, new, changed, adoptable)
-        out = self._insert_and_update(table, library_id, new, changed)
+        out = self._insert_and_update(table, library_id, new, changed, first)
         if changed:  # not all new: put the ids back in page order
             by_source = dict(zip((row[0] for row in new), out, strict=True))
             by_source.update((row[0], row_id) for row_id, row in changed)
@@ -229,7 +239,9 @@ class RowWriter:
         counts = self._counts(table, written=len(rows), unchanged=0)
         if table is _EPISODES and (files or changed):
             episode_ids = dict(zip((row[0] for row in rows), out, strict=True))
-            counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], files)
+            # (episode_id, source_id) is unique: the last of duplicate rows wins
+            unique = list({(f[0], f[1]): f for f in files}.values()) if files else []
+            counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], unique)
         return PageWrite(counts, out)
 
     def _write_compared(
@@ -239,7 +251,10 @@ class RowWriter:
         rows: Sequence[Row],
         files: Sequence[Row],
         adoptable: Callable[[int], bool] | None,
+        rewrite: frozenset[int] = frozenset(),
     ) -> PageWrite:
+        """Each row compared with its stored row (by etag) first; those in ``rewrite`` are
+        written whatever their etag."""
         # a source id twice in one page: the last row wins, as it would in an upsert
         page = {row[0]: row for row in rows}
         stored: dict[str, tuple[int, str | None]] = {
@@ -252,11 +267,11 @@ class RowWriter:
             old = stored.get(source_id)
             if old is None:
                 new.append(row)
-            elif row[ETAG] is None or row[ETAG] != old[1]:  # no etag: always rewrite
+            elif row[ETAG] is None or row[ETAG] != old[1] or old[0] in rewrite:  # no etag: always rewrite
                 changed.append((old[0], row))
         if new and adoptable is not None and table is _EPISODES:
             new = self._adopt(library_id, new, changed, adoptable)
-        written_ids = self._insert_and_update(table, library_id, new, changed)
+        written_ids = self._insert_and_update(table, library_id, new, changed, self._next_id(table))
         written = dict(zip((row[0] for row in new), written_ids, strict=True))
         written.update((row[0], row_id) for row_id, row in changed)
         counts = self._counts(
@@ -277,16 +292,16 @@ class RowWriter:
         return counts
 
     def _insert_and_update(
-        self, table: _Table, library_id: int, new: list[Row], changed: list[tuple[int, Row]]
+        self, table: _Table, library_id: int, new: list[Row], changed: list[tuple[int, Row]], first: int
     ) -> list[int]:
-        """Insert ``new`` with ids chosen here, update ``changed`` by id; the new rows' ids."""
+        """Insert ``new`` with ids from ``first`` on (no one else writes the table), update
+        ``changed`` by id; the new rows' ids."""
         conn = self.conn
         parents = self._library(library_id)
         resolve = [self._resolver(parents, library_id, t, n, new, changed)
                    for n, t in enumerate(table.parent_tables, start=1)]  # fmt: skip
         ids: list[int] = []
         if new:
-            first = (conn.execute(f"SELECT max(id) FROM {table.name}").get or 0) + 1
             ids = list(range(first, first + len(new)))
             bindings = _bindings(ids, library_id, new, resolve)
             conn.executemany(table.insert, bindings)

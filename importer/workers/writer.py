@@ -268,7 +268,7 @@ class WriterSession:
 
 # ----------------------------------------------------------------------------- the process
 def run_writer(rows: Receiver, control: Receiver, to_main: Sender, settings: WriterSettings) -> None:
-    inbox: queue.Queue[Message | None] = queue.Queue()
+    inbox: queue.Queue[bytes | None] = queue.Queue()
     threading.Thread(target=_drain, args=([rows, control], inbox), name="writer-drain", daemon=True).start()
     send_lock = threading.Lock()
 
@@ -291,7 +291,7 @@ def run_writer(rows: Receiver, control: Receiver, to_main: Sender, settings: Wri
                 continue
             if message is None:
                 break  # no commit here: an unfinished transaction rolls back with the connection
-            session.handle(message)
+            session.handle(decode_to_writer(message))
     except ImporterError as exc:
         send(WorkerFailed("writer", ErrorInfo.of(exc)))
     except Exception as exc:  # report, don't hang the main process
@@ -305,8 +305,11 @@ def run_writer(rows: Receiver, control: Receiver, to_main: Sender, settings: Wri
             send(WorkerExit("writer", peak_rss_kb(), speedups.IMPLEMENTATION))
 
 
-def _drain(sources: list[Receiver], inbox: queue.Queue[Message | None]) -> None:
-    """Move messages from the pipes into the inbox, decoded. When every pipe is closed:
+def _drain(sources: list[Receiver], inbox: queue.Queue[bytes | None]) -> None:
+    """Move messages from the pipes into the inbox as they are (decoded by the writer's
+    thread: decoded here, the two threads traded the GIL on every row the writer bound, as
+    apsw lets it go around each step, and a million futex calls cost seconds of system
+    time). When every pipe is closed:
     after a Stop this ends a clean shutdown; without one, the main process went away,
     and the open transaction is dropped, not committed."""
     open_sources = list(sources)
@@ -318,5 +321,5 @@ def _drain(sources: list[Receiver], inbox: queue.Queue[Message | None]) -> None:
             except EOFError:
                 open_sources.remove(source)
                 continue
-            inbox.put(decode_to_writer(header))
+            inbox.put(bytes(header))  # the receiver's buffer is reused
     inbox.put(None)
