@@ -248,3 +248,41 @@ def jellyfin_episode_rows(items: Any, /) -> tuple[list[Row], list[Row], list[str
         files += own
         ids.append(e.id)
     return rows, files, ids
+
+
+# ----------------------------------------------------------------------------- bindings
+
+
+def bind_new_rows(
+    first: int, library_id: Any, rows: list[Row], parents: tuple[dict[Any, Any], ...], /
+) -> tuple[list[Row], list[int]]:
+    """(bindings, orphans) of new rows; see the C docstring."""
+    if not isinstance(rows, list) or not isinstance(parents, tuple):
+        raise TypeError("bind_new_rows: rows must be a list, parents a tuple")
+    if not all(isinstance(p, dict) for p in parents):
+        raise TypeError("bind_new_rows: parents must be dicts")
+    bindings: list[Row] = []
+    orphans: list[int] = []
+    n = len(parents)
+    for i, row in enumerate(rows):
+        if not isinstance(row, tuple) or len(row) <= n:
+            raise TypeError("bind_new_rows: a row is not a tuple of its columns")
+        found = tuple(None if row[k + 1] is None else p.get(row[k + 1]) for k, p in enumerate(parents))
+        bindings.append((first + i, library_id, *found, *row))
+        if None in found:
+            orphans.append(first + i)
+    return bindings, orphans
+
+
+def bind_files(episode_ids: dict[Any, Any], files: list[Row], /) -> list[Row]:
+    """The media files' bindings; see the C docstring."""
+    if not isinstance(episode_ids, dict) or not isinstance(files, list):
+        raise TypeError("bind_files: episode_ids must be a dict, files a list")
+    out: list[Row] = []
+    for f in files:
+        if not isinstance(f, tuple) or not f:
+            raise TypeError("bind_files: a file row is not a tuple of its columns")
+        episode = episode_ids.get(f[0])
+        if episode is not None:
+            out.append((episode, *f[1:]))
+    return out

@@ -38,11 +38,11 @@ class Sender:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def send(self, header: bytes, body: bytes | memoryview = b"") -> None:
-        buffers: list[bytes | memoryview] = [_LENGTHS.pack(len(header), len(body)), header]
-        if body:
-            buffers.append(body)
-        left = 8 + len(header) + len(body)
+    def send(self, header: bytes, *body: bytes | memoryview) -> None:
+        """One message: a header and a body, the body given in one or more chunks."""
+        size = sum(len(chunk) for chunk in body)
+        buffers: list[bytes | memoryview] = [_LENGTHS.pack(len(header), size), header, *body]
+        left = 8 + len(header) + size
         while True:
             written = os.writev(self.fd, buffers)
             left -= written

@@ -65,6 +65,7 @@ __all__ = [
 
 MiB: Final = 1 << 20
 DEFAULT_MAX_BODY: Final = 64 * MiB
+READ_BUFFER: Final = MiB
 
 # ------------------------------------------------------------------ redaction
 
@@ -327,13 +328,43 @@ class FetchedPage(msgspec.Struct, frozen=True, gc=False):
 
     url: str  # redacted: safe to quote
     status: int
-    body: bytes  # possibly compressed: see content_encoding
+    #: the body as it came off the wire, in the chunks it came in (not joined: a page's
+    #: chunks are copied once, where the decoder reads them); compressed when
+    #: content_encoding says so
+    chunks: list[bytes]
     content_encoding: str | None
     content_type: str | None
     elapsed: float  # seconds of the successful attempt, request sent to body read
     server_date: float | None  # the response's Date header, unix seconds
     attempts: int = 1
     headers: Mapping[str, str] = {}  # every response header (none carries a secret)
+
+    @property
+    def size(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
+
+    @property
+    def body(self) -> bytes:
+        """The whole body in one piece (a copy: for small documents)."""
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+    def head(self, n: int) -> bytes:
+        """The body's first ``n`` bytes (or fewer)."""
+        out = b""
+        for chunk in self.chunks:
+            out += chunk[: n - len(out)]
+            if len(out) >= n:
+                break
+        return out
+
+    def tail(self, n: int) -> bytes:
+        """The body's last ``n`` bytes (or fewer)."""
+        out = b""
+        for chunk in reversed(self.chunks):
+            out = chunk[-(n - len(out)) :] + out
+            if len(out) >= n:
+                break
+        return out
 
 
 @dataclass
@@ -393,9 +424,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _looks_like_markup(body: bytes, content_encoding: str | None) -> bool:
+def _looks_like_markup(head: bytes, content_encoding: str | None) -> bool:
     # a peek at the first bytes is cheap enough for the loop; the worker inflates the rest
-    return peek(body, content_encoding, 64).lstrip()[:1] == b"<"
+    return peek(head, content_encoding, 64).lstrip()[:1] == b"<"
 
 
 # ------------------------------------------------------------------ the client
@@ -464,6 +495,9 @@ class HttpClient:
             headers=self._headers,
             auto_decompress=False,
             raise_for_status=False,
+            # pages are megabytes: read them in large chunks (64 KiB chunks cost the loop a
+            # callback and a buffer each, and a fifth more CPU over a million episodes)
+            read_bufsize=READ_BUFFER,
         )
         return self
 
@@ -597,23 +631,20 @@ class HttpClient:
             if length is not None and length > self.max_body:
                 resp.close()
                 raise _TooLarge
-            if length is not None:
-                body = await resp.read()
-            else:  # chunked: count as we go, so an endless body cannot fill the memory
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_any():
-                    size += len(chunk)
-                    if size > self.max_body:
-                        resp.close()
-                        raise _TooLarge
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-            self.stats.bytes_received += len(body)
+            # counted as it comes, so an endless (chunked) body cannot fill the memory
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > self.max_body:
+                    resp.close()
+                    raise _TooLarge
+                chunks.append(chunk)
+            self.stats.bytes_received += size
             page = FetchedPage(
                 url=shown,
                 status=resp.status,
-                body=body,
+                chunks=chunks or [b""],
                 content_encoding=resp.headers.get("Content-Encoding"),
                 content_type=resp.headers.get("Content-Type"),
                 elapsed=loop.time() - started,
@@ -627,7 +658,7 @@ class HttpClient:
 
     def _check_json(self, page: FetchedPage) -> None:
         ctype = (page.content_type or "").lower()
-        if "html" in ctype or "xml" in ctype or _looks_like_markup(page.body, page.content_encoding):
+        if "html" in ctype or "xml" in ctype or _looks_like_markup(page.head(256), page.content_encoding):
             raise UnexpectedResponse(
                 f"{page.url}: expected JSON but got {ctype or 'markup'}; this looks like a login "
                 "page or a proxy; check the URL",

@@ -64,7 +64,7 @@ class ErrorInfo(msgspec.Struct, frozen=True):
 
 # ----------------------------------------------------------------------------- main → decoder
 class PageJob(Message):
-    """A fetched page for the decoder; its body is the next frame on the pipe."""
+    """A fetched page for the decoder; its body follows as the message's body."""
 
     page_id: int
     library: int  # the library's index in this run

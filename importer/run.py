@@ -9,8 +9,8 @@ none of this is needed before, and a command line run starts that much sooner.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
+import heapq
 import logging
 import os
 import time
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from importer import errors
 from importer.cursor import Cursor, CursorLibrary, CursorServer, cursor_path, read_cursor, write_cursor
 from importer.http import HttpClient
-from importer.model import LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
+from importer.model import STREAMS, LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
 from importer.plan import (
     Ending,
     FinishOptions,
@@ -119,7 +119,9 @@ class Run:
         self.writer_failed = False  # nobody left to record the run's end
         self.room = asyncio.Semaphore(self.options.max_outstanding_pages)
         self.sent: set[int] = set()  # pages handed to the workers, not yet written
-        self.queue: collections.deque[Page] = collections.deque()  # pages to fetch, in order
+        #: pages to fetch: parents' streams first (an episode written before its season waits
+        #: for link() at the end, which rewrites it), then in the order planned
+        self.queue: list[tuple[int, int, Page]] = []
         self.tasks: set[asyncio.Task[None]] = set()  # the fetchers
         # one thread, so cursor files are written in commit order, off the event loop (fsync)
         self.cursor_writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="importer-cursor")
@@ -286,12 +288,12 @@ class Run:
                     self._on_listed(action.library, action.outcome)
 
     def _fetch_later(self, page: Page) -> None:
-        """Queue a page; a few fetcher tasks take them in order. Not a task per page: a
+        """Queue a page; a few fetcher tasks take them in turn. Not a task per page: a
         listing planned at once is a thousand pages, and creating a thousand tasks in one
         callback held up the host's loop for tens of milliseconds."""
         if self.cancelled:
             return
-        self.queue.append(page)
+        heapq.heappush(self.queue, (STREAMS.index(page.stream), page.page_id, page))
         while len(self.tasks) < min(len(self.queue), self.options.max_outstanding_pages):
             task = asyncio.create_task(self._fetcher())
             self.tasks.add(task)
@@ -299,7 +301,7 @@ class Run:
 
     async def _fetcher(self) -> None:
         while self.queue:
-            await self._fetch(self.queue.popleft())
+            await self._fetch(heapq.heappop(self.queue)[2])
 
     def _fetched(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -324,7 +326,9 @@ class Run:
         if (
             page.with_total
             and page.offset == 0
-            and (total := self.source.total_hint(fetched.headers, fetched.body, fetched.content_encoding))
+            and (
+                total := self.source.total_hint(fetched.headers, fetched.tail(256), fetched.content_encoding)
+            )
             is not None
         ):
             assert self.planner is not None
@@ -335,7 +339,7 @@ class Run:
             compare=page.stream in self.plans[page.library].populated,
         )  # fmt: skip
         self.sent.add(page.page_id)
-        self.pool.send_page(job, fetched.body)
+        self.pool.send_page(job, fetched.chunks)
 
     # ------------------------------------------------------------------ a library's end
     def _on_listed(self, lib: int, outcome: ListingOutcome) -> None:

@@ -9,7 +9,8 @@ What is here, and why (profiles: bench/README.md, "Native hot path"):
 * ``plex_episode_rows``, ``jellyfin_episode_rows``: decoded episode pages to row
   tuples, file rows and etags, the per-item loop of the decoder process;
 * ``content_etag``: the change detector of rows whose server sends no etag;
-* ``parse_timestamp``: Jellyfin's ISO 8601 dates with 7 fractional digits.
+* ``parse_timestamp``: Jellyfin's ISO 8601 dates with 7 fractional digits;
+* ``bind_new_rows``, ``bind_files``: the writer's rows as the tuples SQLite binds.
 
 ``plex_external_ids`` is the twin's alone (shows are few: not worth compiling).
 """
@@ -23,19 +24,35 @@ from importer._purepy import plex_external_ids
 
 IMPLEMENTATION: str
 if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
-    from importer._purepy import content_etag, jellyfin_episode_rows, parse_timestamp, plex_episode_rows
+    from importer._purepy import (
+        bind_files,
+        bind_new_rows,
+        content_etag,
+        jellyfin_episode_rows,
+        parse_timestamp,
+        plex_episode_rows,
+    )
 
     IMPLEMENTATION = "python"
 else:
     try:
         from importer._speedups import (
+            bind_files,
+            bind_new_rows,
             content_etag,
             jellyfin_episode_rows,
             parse_timestamp,
             plex_episode_rows,
         )
     except ImportError:
-        from importer._purepy import content_etag, jellyfin_episode_rows, parse_timestamp, plex_episode_rows
+        from importer._purepy import (
+            bind_files,
+            bind_new_rows,
+            content_etag,
+            jellyfin_episode_rows,
+            parse_timestamp,
+            plex_episode_rows,
+        )
 
         IMPLEMENTATION = "python"
     else:
@@ -43,6 +60,8 @@ else:
 
 __all__ = [
     "IMPLEMENTATION",
+    "bind_files",
+    "bind_new_rows",
     "content_etag",
     "jellyfin_episode_rows",
     "parse_timestamp",

@@ -2,10 +2,11 @@
  * importer._speedups: the compiled hot path.
  *
  * What is here is what profiles of 1,000,000-episode imports showed as per-item
- * Python work (bench/README.md, "Native hot path"): turning a decoded episode
- * page (msgspec Structs) into row tuples, file rows and etags, for Plex and for
- * Jellyfin/Emby (whose dates are ISO 8601 text with 7 fractional digits). The
- * rest of an import is SQLite's C code, msgspec's and the kernel's pipes.
+ * Python work (bench/README.md, "Native hot path"): in the decoder, turning a
+ * decoded episode page (msgspec Structs) into row tuples, file rows and etags, for
+ * Plex and for Jellyfin/Emby (whose dates are ISO 8601 text with 7 fractional
+ * digits); in the writer, turning rows into the tuples SQLite binds. The rest of
+ * an import is SQLite's C code, msgspec's and the kernel's pipes.
  *
  * Each function here has a pure-Python twin in importer/_purepy.py that gives
  * identical results for every input, errors included; the test suite runs both
@@ -864,6 +865,147 @@ done:
 }
 
 /* ------------------------------------------------------------------------
+ * Bindings: the writer's rows as SQLite takes them
+ * ------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(bind_new_rows_doc,
+"bind_new_rows(first, library_id, rows, parents, /) -> (bindings, orphans)\n\n"
+"The INSERT bindings of new rows: (first + n, library_id, *parent ids, *row) for\n"
+"row n, a parent id being parents[k].get(row[k + 1]); and the ids of the rows with\n"
+"a parent id None (link() resolves them later).");
+
+static PyObject *
+bind_new_rows(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "bind_new_rows takes 4 arguments");
+        return NULL;
+    }
+    PyObject *first_obj = args[0], *library_id = args[1], *rows = args[2], *parents = args[3];
+    if (!PyList_Check(rows) || !PyTuple_Check(parents)) {
+        PyErr_SetString(PyExc_TypeError, "bind_new_rows: rows must be a list, parents a tuple");
+        return NULL;
+    }
+    Py_ssize_t np = PyTuple_GET_SIZE(parents);
+    for (Py_ssize_t k = 0; k < np; k++) {
+        if (!PyDict_Check(PyTuple_GET_ITEM(parents, k))) {
+            PyErr_SetString(PyExc_TypeError, "bind_new_rows: parents must be dicts");
+            return NULL;
+        }
+    }
+    long long first = PyLong_AsLongLong(first_obj);
+    if (first == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *bindings = PyList_New(n);  /* new */
+    PyObject *orphans = PyList_New(0);   /* new */
+    PyObject *result = NULL;
+    if (bindings == NULL || orphans == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);  /* borrowed */
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) <= np) {
+            PyErr_SetString(PyExc_TypeError, "bind_new_rows: a row is not a tuple of its columns");
+            goto done;
+        }
+        Py_ssize_t width = PyTuple_GET_SIZE(row);
+        PyObject *out = PyTuple_New(2 + np + width);  /* new */
+        if (out == NULL)
+            goto done;
+        PyList_SET_ITEM(bindings, i, out);  /* steals out */
+        PyObject *row_id = PyLong_FromLongLong(first + i);  /* new */
+        if (row_id == NULL)
+            goto done;
+        PyTuple_SET_ITEM(out, 0, row_id);
+        Py_INCREF(library_id);
+        PyTuple_SET_ITEM(out, 1, library_id);
+        int orphan = 0;
+        for (Py_ssize_t k = 0; k < np; k++) {
+            PyObject *key = PyTuple_GET_ITEM(row, k + 1);  /* borrowed */
+            PyObject *parent = NULL;
+            if (key != Py_None) {
+                parent = PyDict_GetItemWithError(PyTuple_GET_ITEM(parents, k), key);  /* borrowed */
+                if (parent == NULL && PyErr_Occurred())
+                    goto done;
+            }
+            if (parent == NULL) {
+                parent = Py_None;
+                orphan = 1;
+            }
+            Py_INCREF(parent);
+            PyTuple_SET_ITEM(out, 2 + k, parent);
+        }
+        for (Py_ssize_t c = 0; c < width; c++) {
+            PyObject *value = PyTuple_GET_ITEM(row, c);
+            Py_INCREF(value);
+            PyTuple_SET_ITEM(out, 2 + np + c, value);
+        }
+        if (orphan && PyList_Append(orphans, row_id) < 0)
+            goto done;
+    }
+    result = PyTuple_Pack(2, bindings, orphans);
+done:
+    Py_XDECREF(bindings);
+    Py_XDECREF(orphans);
+    return result;
+}
+
+PyDoc_STRVAR(bind_files_doc,
+"bind_files(episode_ids, files, /) -> bindings\n\n"
+"The INSERT bindings of media file rows: (episode_ids[f[0]], *f[1:]) for each file\n"
+"whose episode (by source id, f[0]) is in episode_ids; the others are left out.");
+
+static PyObject *
+bind_files(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "bind_files takes 2 arguments");
+        return NULL;
+    }
+    PyObject *episode_ids = args[0], *files = args[1];
+    if (!PyDict_Check(episode_ids) || !PyList_Check(files)) {
+        PyErr_SetString(PyExc_TypeError, "bind_files: episode_ids must be a dict, files a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(files);
+    PyObject *bindings = PyList_New(0);  /* new */
+    if (bindings == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *file = PyList_GET_ITEM(files, i);  /* borrowed */
+        if (!PyTuple_Check(file) || PyTuple_GET_SIZE(file) < 1) {
+            PyErr_SetString(PyExc_TypeError, "bind_files: a file row is not a tuple of its columns");
+            goto fail;
+        }
+        PyObject *episode = PyDict_GetItemWithError(episode_ids, PyTuple_GET_ITEM(file, 0));  /* borrowed */
+        if (episode == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        Py_ssize_t width = PyTuple_GET_SIZE(file);
+        PyObject *out = PyTuple_New(width);  /* new */
+        if (out == NULL)
+            goto fail;
+        Py_INCREF(episode);
+        PyTuple_SET_ITEM(out, 0, episode);
+        for (Py_ssize_t c = 1; c < width; c++) {
+            PyObject *value = PyTuple_GET_ITEM(file, c);
+            Py_INCREF(value);
+            PyTuple_SET_ITEM(out, c, value);
+        }
+        int failed = PyList_Append(bindings, out);
+        Py_DECREF(out);
+        if (failed < 0)
+            goto fail;
+    }
+    return bindings;
+fail:
+    Py_DECREF(bindings);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
  * Module
  * ------------------------------------------------------------------------ */
 
@@ -873,6 +1015,8 @@ static PyMethodDef speedups_methods[] = {
     {"plex_episode_rows", (PyCFunction)(void (*)(void))plex_episode_rows, METH_FASTCALL,
      plex_episode_rows_doc},
     {"jellyfin_episode_rows", (PyCFunction)jellyfin_episode_rows, METH_O, jellyfin_episode_rows_doc},
+    {"bind_new_rows", (PyCFunction)(void (*)(void))bind_new_rows, METH_FASTCALL, bind_new_rows_doc},
+    {"bind_files", (PyCFunction)(void (*)(void))bind_files, METH_FASTCALL, bind_files_doc},
     {NULL, NULL, 0, NULL},
 };
 

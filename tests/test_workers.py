@@ -127,6 +127,9 @@ def test_listed_items_count_distinct_ids_and_survive_a_round_trip() -> None:
     assert again.count == 5 and not items.dirty
     again.add([5, 1_000_000])
     assert again.count == 6
+    # a page of new rows: a range, whole bytes at a time, counting only what is new
+    again.add_range(3, 30)
+    assert again.count == 6 + 30 - 3 and all(i in again for i in range(3, 33)) and 33 not in again
 
 
 # ----------------------------------------------------------------------------- the writer session

@@ -9,6 +9,7 @@ commits with the rows it describes (a resumed run goes on counting where it stop
 from __future__ import annotations
 
 import array
+from collections.abc import Sequence
 
 import apsw
 
@@ -24,11 +25,25 @@ class ListedItems:
         self.dirty = False
 
     def add_range(self, first: int, n: int) -> None:
-        """Add the ids first, first + 1, ... first + n - 1 (a page of new rows)."""
-        if n > 0:
-            self.add(list(range(first, first + n)))
+        """Add the ids first, first + 1, ... first + n - 1 (a page of new rows): whole bytes
+        at once, not a bit at a time."""
+        if n <= 0:
+            return
+        end = first + n  # exclusive
+        if len(self._bits) < end // 8 + 1:
+            self._bits.extend(bytes(end // 8 + 1 - len(self._bits) + 4096))
+        lo, hi = (first + 7) // 8, end // 8  # the whole bytes inside the range
+        if lo >= hi:
+            self.add(list(range(first, end)))
+            return
+        self.add(list(range(first, lo * 8)))
+        self.add(list(range(hi * 8, end)))
+        before = int.from_bytes(self._bits[lo:hi], "little").bit_count()
+        self._bits[lo:hi] = b"\xff" * (hi - lo)
+        self.count += (hi - lo) * 8 - before
+        self.dirty = True
 
-    def add(self, item_ids: list[int]) -> None:
+    def add(self, item_ids: Sequence[int]) -> None:
         bits = self._bits
         if item_ids and max(item_ids) // 8 >= len(bits):
             bits.extend(bytes(max(item_ids) // 8 + 1 - len(bits) + 4096))

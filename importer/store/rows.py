@@ -30,6 +30,7 @@ import apsw
 from importer.errors import StoreError
 from importer.model import StreamKind
 from importer.rows import EPISODE_COLUMNS, ETAG, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
+from importer.speedups import bind_files, bind_new_rows
 from importer.store.listing import int_array
 
 _GUID = EPISODE_COLUMNS.index("guid")
@@ -117,7 +118,8 @@ class PageWrite:
     """What writing a page did."""
 
     counts: WriteCounts
-    ids: list[int]  # the local id of every row of the page, in page order
+    #: the local id of every row of the page, in page order (a range when all are new)
+    ids: Sequence[int]
 
 
 @dataclass(eq=False)
@@ -239,9 +241,9 @@ class RowWriter:
         counts = self._counts(table, written=len(rows), unchanged=0)
         if table is _EPISODES and (files or changed):
             episode_ids = dict(zip((row[0] for row in rows), out, strict=True))
-            # (episode_id, source_id) is unique: the last of duplicate rows wins
-            unique = list({(f[0], f[1]): f for f in files}.values()) if files else []
-            counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], unique)
+            # a file twice in the page breaks (episode_id, source_id): the compared path then
+            # writes the page, the last of the two winning
+            counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], files)
         return PageWrite(counts, out)
 
     def _write_compared(
@@ -293,32 +295,31 @@ class RowWriter:
 
     def _insert_and_update(
         self, table: _Table, library_id: int, new: list[Row], changed: list[tuple[int, Row]], first: int
-    ) -> list[int]:
+    ) -> Sequence[int]:
         """Insert ``new`` with ids from ``first`` on (no one else writes the table), update
         ``changed`` by id; the new rows' ids."""
         conn = self.conn
         parents = self._library(library_id)
-        resolve = [self._resolver(parents, library_id, t, n, new, changed)
-                   for n, t in enumerate(table.parent_tables, start=1)]  # fmt: skip
-        ids: list[int] = []
+        known = tuple(
+            self._parents_of(parents, library_id, t, n, new, changed)
+            for n, t in enumerate(table.parent_tables, start=1)
+        )
+        ids = range(first, first + len(new))
         if new:
-            ids = list(range(first, first + len(new)))
-            bindings = _bindings(ids, library_id, new, resolve)
+            bindings, orphans = bind_new_rows(first, library_id, new, known)
             conn.executemany(table.insert, bindings)
             if table.name in parents.ids:
                 parents.ids[table.name].update(zip((row[0] for row in new), ids, strict=True))
-            if resolve:  # children written before their parents: link() resolves them
-                parents.orphans[table.name] += _without_parents(bindings, 2, len(resolve))
+            parents.orphans.get(table.name, []).extend(orphans)  # link() resolves them
         if changed:
-            bindings = [(*(r(row[n]) for n, r in enumerate(resolve, start=1)), *row, row_id)
-                        for row_id, row in changed]  # fmt: skip
-            conn.executemany(table.update, bindings)
-            if resolve:
-                orphans = _without_parents(bindings, 0, len(resolve))
-                parents.orphans[table.name] += [bindings[i][-1] for i in orphans]
+            updates = [(*(k.get(row[n]) for n, k in enumerate(known, start=1)), *row, row_id)
+                       for row_id, row in changed]  # fmt: skip
+            conn.executemany(table.update, updates)
+            if known:
+                parents.orphans[table.name] += [u[-1] for u in updates if None in u[: len(known)]]
         return ids
 
-    def _resolver(
+    def _parents_of(
         self,
         parents: _Parents,
         library_id: int,
@@ -326,23 +327,23 @@ class RowWriter:
         column: int,
         new: Sequence[Row],
         changed: Sequence[tuple[int, Row]],
-    ) -> Callable[[Any], int | None]:
-        """{source_id: id}.get for the parents that rows name in ``column``. A page names
-        few parents (1000 episodes: ~100 seasons, ~20 shows): those not cached yet are read
-        in one query; one not written yet maps to nothing (its id stays NULL until link)."""
+    ) -> dict[str, int]:
+        """{source_id: id} of the parents that rows name in ``column``. A page names few
+        parents (1000 episodes: ~100 seasons, ~20 shows): those not cached yet are read in
+        one query; one not written yet maps to nothing (its id stays NULL until link)."""
         known = parents.ids[table]
         wanted = {row[column] for row in new if row[column] not in known}
         wanted.update(row[column] for _, row in changed if row[column] not in known)
         wanted.discard(None)
         if wanted:
             known.update(self.conn.execute(_PARENT_IDS.format(table), (library_id, carray(wanted))))
-        return known.get
+        return known
 
     def _write_files(self, episode_ids: dict[str, int], changed: list[int], files: Sequence[Row]) -> int:
         """Replace the files of the written episodes (a changed episode's old files go)."""
         if changed:
             self.conn.executemany(_FILES_DELETE, [(row_id,) for row_id in changed])
-        rows = [(episode_ids[f[0]], *f[1:]) for f in files if f[0] in episode_ids]
+        rows = bind_files(episode_ids, list(files))
         if rows:
             self.conn.executemany(_FILE_INSERT, rows)
         return len(rows)
@@ -388,28 +389,3 @@ class RowWriter:
         """Delete rows by local id (their media files go with them; children keep a NULL
         parent until their own sweep)."""
         self.conn.execute(f"DELETE FROM {stream} WHERE id IN carray(?)", (int_array(list(ids)),))
-
-
-def _bindings(
-    ids: Sequence[int], library_id: int, rows: Sequence[Row], resolve: Sequence[Callable[[Any], int | None]]
-) -> list[tuple[Any, ...]]:
-    # spelled out per arity: this runs once per row of the largest tables
-    if not resolve:
-        return [(i, library_id, *row) for i, row in zip(ids, rows, strict=True)]
-    if len(resolve) == 1:
-        show = resolve[0]
-        return [(i, library_id, show(row[1]), *row) for i, row in zip(ids, rows, strict=True)]
-    show, season = resolve
-    return [(i, library_id, show(row[1]), season(row[2]), *row) for i, row in zip(ids, rows, strict=True)]
-
-
-def _without_parents(bindings: list[tuple[Any, ...]], first: int, n: int) -> list[Any]:
-    """For inserts (``first`` 2: id, library_id, parents...): the ids of the rows with a
-    NULL parent; for updates (``first`` 0: parents..., id last): their positions."""
-    if first == 2:
-        if n == 1:
-            return [b[0] for b in bindings if b[2] is None]
-        return [b[0] for b in bindings if b[2] is None or b[3] is None]
-    if n == 1:
-        return [i for i, b in enumerate(bindings) if b[0] is None]
-    return [i for i, b in enumerate(bindings) if b[0] is None or b[1] is None]

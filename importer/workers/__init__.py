@@ -56,7 +56,7 @@ class WorkerPool:
         self.peak_rss_kb: dict[str, int] = {}
         self.implementations: dict[str, str] = {}
         self._processes: list[subprocess.Popen[bytes]] = []
-        self._jobs: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[PageJob, list[bytes]] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._control: Sender | None = None
 
@@ -73,7 +73,7 @@ class WorkerPool:
         self._control = Sender(control_w)
         receivers = {"decoder": Receiver(decoder_events_r), "writer": Receiver(writer_events_r)}
         for target, args, name in (
-            (_send_jobs, (Sender(jobs_w), self._jobs), "importer-jobs"),
+            (self._send_jobs, (Sender(jobs_w),), "importer-jobs"),
             (_read_events, (receivers, loop, self.events), "importer-events"),
         ):
             thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -96,9 +96,19 @@ class WorkerPool:
             for fd in fds.values():
                 os.close(fd)  # only the child holds these now, so EOF reaches everyone
 
-    def send_page(self, job: PageJob, body: bytes) -> None:
-        """Queue a fetched page for the decoder (a thread writes the pipe: never the loop)."""
-        self._jobs.put((encode(job), body))
+    def send_page(self, job: PageJob, chunks: list[bytes]) -> None:
+        """Queue a fetched page for the decoder: its body as it came, in its chunks (a
+        thread writes them to the pipe in one call: never the loop, and never joined)."""
+        self._jobs.put((job, chunks))
+
+    def _send_jobs(self, jobs: Sender) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, chunks = item
+            try:
+                jobs.send(encode(job), *chunks)
+            except OSError:
+                break
+        jobs.close()
 
     def control(self, message: ToWriter) -> None:
         """A command for the writer (small: the pipe takes it at once). A writer that is gone
@@ -136,16 +146,6 @@ class WorkerPool:
                 proc.wait(1)
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
-
-
-def _send_jobs(jobs: Sender, inbox: queue.Queue[tuple[bytes, bytes] | None]) -> None:
-    """Blocking pipe writes happen here, never on the event loop."""
-    while (item := inbox.get()) is not None:
-        try:
-            jobs.send(*item)
-        except OSError:
-            break
-    jobs.close()
 
 
 def _read_events(

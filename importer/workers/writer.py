@@ -184,7 +184,10 @@ class WriterSession:
             done = self.writer.write_rows(
                 self.library_ids[lib], page.stream, page.rows, page.ids, page.files, adoptable
             )
-            seen.add(done.ids)
+            if isinstance(done.ids, range):  # a page of new rows
+                seen.add_range(done.ids.start, len(done.ids))
+            else:
+                seen.add(list(done.ids))
             counts += done.counts
         if page.unchanged:
             seen.add(page.unchanged)
