@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from importer import _purepy, speedups
-from importer.model import LibraryInfo, ListingKind
+from importer.model import LibraryInfo, ListingKind, StreamKind
 from importer.sources import jellyfin, plex
 
 Stage = tuple[str, int, Callable[[], object], Callable[[], object]]
@@ -116,7 +116,7 @@ def _stages(plex_pages: list[bytes], jellyfin_pages: list[bytes]) -> list[Stage]
             saved = getattr(module, rows_fn)
             setattr(module, rows_fn, getattr(impl, rows_fn))
             try:
-                return [decode_page(kind, "episodes", b, "1") for b in bodies]
+                return [decode_page(kind, StreamKind.EPISODES, b, "1") for b in bodies]
             finally:
                 setattr(module, rows_fn, saved)
 

@@ -96,7 +96,7 @@ def slow_callbacks(loop: asyncio.AbstractEventLoop) -> Iterator[SlowCallbacks]:
     loop.set_debug(True)
     loop.slow_callback_duration = SLOW_CALLBACK_S
     checkcache = linecache.checkcache
-    linecache.checkcache = _no_stat  # type: ignore[assignment]
+    linecache.checkcache = _no_stat
     try:
         yield found
     finally:

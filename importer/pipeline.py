@@ -175,6 +175,7 @@ class Importer:
             seconds=time.monotonic() - started,
             commits=run.commits,
             peak_rss_kb={"main": _peak_rss_kb(), **pool.peak_rss_kb},
+            implementations=dict(pool.implementations),
         )
 
     async def _fail(

@@ -45,6 +45,8 @@ class SyncResult:
     commits: int
     #: peak resident memory of each process of the run, in kB ("main", "writer", "decoder")
     peak_rss_kb: dict[str, int] = field(default_factory=dict)
+    #: the hot path each worker ran: "c" (the compiled extension) or "python" (its twin)
+    implementations: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:

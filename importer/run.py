@@ -216,7 +216,7 @@ class Run:
                     f"the {event.role} process stopped unexpectedly; run the same command again to resume"
                 )
             case WorkerExit():
-                self.pool.peak_rss_kb[event.role] = event.peak_rss_kb
+                self.pool.exited(event)
             case _:
                 pass  # a wake-up: the loop looks at cancels and failures
 

@@ -299,12 +299,16 @@ def child_pids() -> set[int]:
     return children_of(os.getpid())
 
 
-async def test_workers_do_not_outlive_the_run(tmp_path: Path) -> None:
+async def test_workers_do_not_outlive_the_run(tmp_path: Path, implementation: str) -> None:
     before = child_pids()
     server = make_server("plex", Library(LibrarySpec(seed=9, shows=3)))
     result = await run_sync(server, tmp_path / "lib.db", kind="plex")
     assert result.exit_code == 0
     assert {"writer"} <= set(result.peak_rss_kb) and any(k.startswith("decoder") for k in result.peak_rss_kb)
+    # each worker says which hot path it ran: the one the environment chose
+    expected_impl = {"compiled": "c", "python": "python"}[implementation]
+    assert set(result.implementations) == {"writer", "decoder"}
+    assert set(result.implementations.values()) == {expected_impl}
     assert child_pids() - before == set()
 
 

@@ -133,8 +133,12 @@ class WorkerPool:
         while not self.events.empty():  # keep the workers' last words; the rest is moot
             event = self.events.get_nowait()
             if isinstance(event, WorkerExit):
-                self.peak_rss_kb[event.role] = event.peak_rss_kb
-                self.implementations[event.role] = event.implementation
+                self.exited(event)
+
+    def exited(self, event: WorkerExit) -> None:
+        """Keep what a worker reports as it exits."""
+        self.peak_rss_kb[event.role] = event.peak_rss_kb
+        self.implementations[event.role] = event.implementation
 
     def _join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
