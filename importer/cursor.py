@@ -35,8 +35,13 @@ counts have not changed meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import logging
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -44,6 +49,8 @@ import msgspec
 from importer.crashpoints import crash_point
 from importer.errors import CursorError
 from importer.model import LibraryProgress, RunMode
+
+log = logging.getLogger("importer")
 
 VERSION = 2
 _ADVICE = "delete it: the database holds the truth, and the next run rewrites the file"
@@ -115,3 +122,51 @@ def read_cursor(path: Path) -> Cursor | None:
         return _decode(data)
     except msgspec.DecodeError as exc:
         raise CursorError(f"the cursor file {path} is unreadable ({exc}); {_ADVICE}") from exc
+
+
+class CursorMirror:
+    """A run's cursor file: checked against the database when the run starts, rewritten
+    after each commit, in commit order, on a thread of its own (it fsyncs)."""
+
+    def __init__(self, db_path: str, server: CursorServer) -> None:
+        self.path = cursor_path(db_path)
+        self.database = os.path.abspath(db_path)
+        self.server = server
+        self._writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="importer-cursor")
+
+    def disagreeing(self, stored: Mapping[str, LibraryProgress]) -> list[str]:
+        """The libraries (by source id) whose progress in the file is not what the database
+        stored. The database wins: this is only worth a warning."""
+        try:
+            cursor = read_cursor(self.path)
+        except CursorError as exc:
+            log.warning("%s", exc)
+            return []
+        if cursor is None:
+            return []
+        return [
+            source_id
+            for source_id, progress in stored.items()
+            if (mirrored := cursor.libraries.get(source_id)) is None or mirrored.streams != progress
+        ]
+
+    def committed(self, libraries: dict[str, CursorLibrary], server_clock: float | None) -> None:
+        """Mirror a commit: what ``libraries`` says the database now holds."""
+        cursor = Cursor(
+            database=self.database,
+            server=self.server,
+            server_clock=server_clock,
+            committed_at=int(time.time()),
+            libraries=libraries,
+        )
+        self._writes.submit(write_cursor, self.path, cursor).add_done_callback(_written)
+
+    async def close(self) -> None:
+        """Return once the last cursor file is in place."""
+        await asyncio.get_running_loop().run_in_executor(None, self._writes.shutdown)
+
+
+def _written(future: concurrent.futures.Future[None]) -> None:
+    # The database holds the truth; a cursor file that could not be written is a warning.
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("could not write the cursor file: %s", exc)

@@ -9,15 +9,13 @@ none of this is needed before, and a command line run starts that much sooner.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import heapq
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
 from importer import errors
-from importer.cursor import Cursor, CursorLibrary, CursorServer, cursor_path, read_cursor, write_cursor
+from importer.cursor import CursorLibrary, CursorMirror, CursorServer
 from importer.http import HttpClient
 from importer.model import STREAMS, LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
 from importer.plan import (
@@ -123,8 +121,9 @@ class Run:
         #: for link() at the end, which rewrites it), then in the order planned
         self.queue: list[tuple[int, int, Page]] = []
         self.tasks: set[asyncio.Task[None]] = set()  # the fetchers
-        # one thread, so cursor files are written in commit order, off the event loop (fsync)
-        self.cursor_writes = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="importer-cursor")
+        self.cursor = CursorMirror(
+            importer.db_path, CursorServer(server.kind, server.machine_id, server.base_url)
+        )
 
     # ------------------------------------------------------------------ the run
     async def sync(self) -> None:
@@ -186,8 +185,7 @@ class Run:
             task.cancel()
 
     async def close(self) -> None:
-        # the last cursor file is in place before the run returns
-        await asyncio.get_running_loop().run_in_executor(None, self.cursor_writes.shutdown)
+        await self.cursor.close()  # the last cursor file is in place before the run returns
 
     # ------------------------------------------------------------------ events
     def _handle(self, event: ToMain | WorkerGone | _Wake) -> None:
@@ -255,20 +253,15 @@ class Run:
         """The writer committed: mirror the progress it stored in the cursor file."""
         self.commits = event.commits
         self.committed.update(event.progress)
-        cursor = Cursor(
-            database=os.path.abspath(self.importer.db_path),
-            server=CursorServer(self.server.kind, self.server.machine_id, self.server.base_url),
-            server_clock=self.server_clock,
-            committed_at=int(time.time()),
-            libraries={
+        self.cursor.committed(
+            {
                 self.libraries[lib].source_id: CursorLibrary(
                     self.libraries[lib].title, self.run_ids[lib], self.plans[lib].mode, streams
                 )
                 for lib, streams in self.committed.items()
             },
+            self.server_clock,
         )
-        written = self.cursor_writes.submit(write_cursor, cursor_path(self.importer.db_path), cursor)
-        written.add_done_callback(_cursor_written)
 
     # ------------------------------------------------------------------ actions
     def _apply(self, actions: list[Action]) -> None:
@@ -439,26 +432,15 @@ class Run:
 
     # ------------------------------------------------------------------ the cursor file
     def _check_cursor(self) -> None:
-        """The cursor file should agree with the database; if not, the database wins."""
-        try:
-            cursor = read_cursor(cursor_path(self.importer.db_path))
-        except errors.CursorError as exc:
-            log.warning("%s", exc)
-            return
-        if cursor is None:
-            return
-        for library, plan in zip(self.libraries, self.plans, strict=True):
-            if plan.resume_run is None:
-                continue
-            mirrored = cursor.libraries.get(library.source_id)
-            if mirrored is None or mirrored.streams != plan.progress:
-                log.warning(
-                    "the cursor file disagrees with the database about %r; resuming from the database",
-                    library.title,
-                )
-
-
-def _cursor_written(future: concurrent.futures.Future[None]) -> None:
-    # The database holds the truth; a cursor file that could not be written is a warning.
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.warning("could not write the cursor file: %s", exc)
+        """The cursor file should agree with the database about resumed runs."""
+        resumed = {
+            library.source_id: plan.progress
+            for library, plan in zip(self.libraries, self.plans, strict=True)
+            if plan.resume_run is not None
+        }
+        titles = {library.source_id: library.title for library in self.libraries}
+        for source_id in self.cursor.disagreeing(resumed):
+            log.warning(
+                "the cursor file disagrees with the database about %r; resuming from the database",
+                titles[source_id],
+            )

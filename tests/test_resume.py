@@ -120,7 +120,10 @@ def library(kind: str) -> list[TvLibrary]:
 
 @pytest.mark.parametrize("kind", ["plex", "jellyfin"])
 @pytest.mark.parametrize(
-    "point", ["in_transaction:3", "after_commit:2", "before_cursor_rename:2", "after_cursor:1"]
+    # counted from the run's start: commits 1 and 2 record the libraries and start the runs,
+    # the later points fall after some episodes are committed (asserted below)
+    "point",
+    ["in_transaction:8", "after_commit:4", "before_cursor_rename:4", "after_cursor:3"],
 )
 def test_a_crash_at_each_narrow_window_loses_nothing(tmp_path: Path, kind: str, point: str) -> None:
     server = make_server(kind, library(kind), controls=Controls(latency_ms=5))
@@ -131,6 +134,7 @@ def test_a_crash_at_each_narrow_window_loses_nothing(tmp_path: Path, kind: str, 
         assert integrity_ok(db)
         assert_cursor_not_ahead(db)
         before = committed_ranges(db)
+        assert any(before.values()), "the crash came before any episode was committed"
         server.log.clear()
         resumed = run_to_end(url, db, server)
         assert resumed.returncode == 0, resumed.stderr
@@ -223,8 +227,9 @@ def test_restart_discards_the_unfinished_run(tmp_path: Path) -> None:
     server = make_server("plex", library("plex"), controls=Controls(latency_ms=5))
     db = tmp_path / "lib.db"
     with server.running_in_thread() as url:
-        crashed = run_to_end(url, db, server, IMPORTER_CRASH_AT="after_commit:2")
+        crashed = run_to_end(url, db, server, IMPORTER_CRASH_AT="after_commit:4")
         assert crashed.returncode == -signal.SIGKILL
+        assert any(committed_ranges(db).values())
         server.log.clear()
         fresh = subprocess.run(
             [sys.executable, "-m", "importer", "sync", url, "--db", str(db), "--restart", "--quiet"],
@@ -240,3 +245,32 @@ def test_restart_discards_the_unfinished_run(tmp_path: Path) -> None:
     ]
     assert first_pages and int(first_pages[0].query["X-Plex-Container-Size"]) > 0, "listed from the start"
     check_database(server, db)
+
+
+@pytest.mark.compiled_only
+@pytest.mark.parametrize(
+    ("point", "damage", "warning"),
+    [
+        ("after_cursor:3", None, None),  # the file mirrors the last commit: nothing to say
+        ("before_cursor_rename:4", None, "the cursor file disagrees with the database"),  # one behind
+        ("after_cursor:3", b"{not json", "is unreadable"),
+    ],
+)
+def test_the_database_wins_over_the_cursor_file(
+    tmp_path: Path, point: str, damage: bytes | None, warning: str | None
+) -> None:
+    server = make_server("plex", library("plex"), controls=Controls(latency_ms=5))
+    db = tmp_path / "lib.db"
+    with server.running_in_thread() as url:
+        crashed = run_to_end(url, db, server, IMPORTER_CRASH_AT=point)
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        if damage is not None:
+            Path(f"{db}.cursor").write_bytes(damage)
+        resumed = run_to_end(url, db, server)
+        assert resumed.returncode == 0, resumed.stderr
+    if warning is None:
+        assert "cursor" not in resumed.stderr
+    else:
+        assert warning in resumed.stderr
+    check_database(server, db)
+    assert_cursor_not_ahead(db)
