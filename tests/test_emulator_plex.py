@@ -475,6 +475,22 @@ def test_exclude_elements_and_fields(url: str) -> None:
         assert not {"Genre", "Role", "summary"} & set(item)
 
 
+@pytest.mark.parametrize("plex_type", [2, 3, 4])
+def test_exclude_fields_leaves_out_exactly_those(url: str, plex_type: int) -> None:
+    excluded = {"key", "parentKey", "thumb", "art", "parentTitle", "grandparentTitle", "year", "rating",
+                "audienceRating", "contentRating", "grandparentArt"}  # fmt: skip
+    q = "&includeGuids=1&X-Plex-Container-Size=300"
+    whole = _all(url, plex_type, q)["Metadata"]
+    trimmed = _all(url, plex_type, q + "&excludeFields=" + ",".join(sorted(excluded)))["Metadata"]
+    xml = plex_xml(url, f"/library/sections/2/all?type={plex_type}{q}&excludeFields={','.join(excluded)}")
+    assert any(excluded & set(item) for item in whole)  # there was something to leave out
+    assert len(trimmed) == len(whole) == len(xml.findall("./*[@ratingKey]"))
+    for full, item, element in zip(whole, trimmed, xml.findall("./*[@ratingKey]"), strict=True):
+        assert item == {k: v for k, v in full.items() if k not in excluded}
+        assert not excluded & set(element.attrib)
+        assert element.get("ratingKey") == item["ratingKey"] and element.get("title") == item["title"]
+
+
 # ----------------------------------------------------------------------------- server
 def test_base_path_and_several_libraries() -> None:
     libs = [

@@ -38,7 +38,9 @@ PAGE_SIZE = 1000
 _TYPE_NUMBER = {StreamKind.SHOWS: "2", StreamKind.SEASONS: "3", StreamKind.EPISODES: "4"}
 _TYPE_NAME = {StreamKind.SHOWS: "show", StreamKind.SEASONS: "season", StreamKind.EPISODES: "episode"}
 #: Flags that keep a bulk listing cheap for the server (as PlexKodiConnect pins them),
-#: and tag lists we never store, left out to shrink the page.
+#: and the tag lists and attributes we never store, left out to shrink the page (a third
+#: of an episode's bytes are artwork paths, keys and the parents' titles and guids). Plex
+#: treats the exclusions as requests: a server that ignores them costs bytes, not rows.
 _LISTING_FLAGS: dict[str, str] = {
     "includeGuids": "1",
     "sort": "id",
@@ -49,6 +51,12 @@ _LISTING_FLAGS: dict[str, str] = {
     "excludeElements": (
         "Role,Director,Writer,Producer,Genre,Country,Collection,Label,Similar,Mood,Style,"
         "Rating,Image,UltraBlurColors"
+    ),
+    "excludeFields": (
+        "key,parentKey,grandparentKey,parentGuid,grandparentGuid,parentTitle,grandparentTitle,"
+        "studio,parentStudio,contentRating,rating,audienceRating,audienceRatingImage,parentYear,"
+        "thumb,art,banner,theme,parentThumb,parentTheme,grandparentThumb,grandparentArt,grandparentTheme,"
+        "viewedLeafCount,childCount"
     ),
 }
 

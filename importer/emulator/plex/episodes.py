@@ -9,8 +9,9 @@ from importer.emulator.plex.formats import Attrs, Format
 from importer.emulator.plex.sections import ShowInfo
 from importer.emulator.plex.template import Template
 
-#: (hidden seasons, legacy agent, has contentRating, detail, explicit guids: an edited show)
-Shape = tuple[bool, bool, bool, bool, bool]
+#: (hidden seasons, legacy agent, has contentRating, detail, explicit guids: an edited show,
+#: the attributes left out)
+Shape = tuple[bool, bool, bool, bool, bool, frozenset[str]]
 
 _MARKER = re.compile(rb"@@(\w+)@@")
 
@@ -19,8 +20,8 @@ def episode_skeleton(fmt: Format, section_attrs: Attrs, shape: Shape) -> bytes:
     """The episode template of every show of one shape, with ``@@name@@`` markers where
     show and season values go: per season only the markers are substituted (one regex
     pass), instead of escaping ~30 attributes per season again."""
-    hidden, legacy, rated, detail, explicit = shape
-    t = Template(fmt, "Video").quoted("ratingKey", b"%d").quoted("key", "/library/metadata/", b"%d")
+    hidden, legacy, rated, detail, explicit, excluded = shape
+    t = Template(fmt, "Video", excluded).quoted("ratingKey", b"%d").quoted("key", "/library/metadata/", b"%d")
     # Hidden seasons: no parentRatingKey/parentKey/parentGuid/parentTitle (plexapi
     # Episode._loadData; forums.plex.tv/t/.../300553); parentIndex and parentThumb stay.
     if not hidden:
@@ -45,15 +46,15 @@ def episode_skeleton(fmt: Format, section_attrs: Attrs, shape: Shape) -> bytes:
         t.const("parentTitle", "@@stitle@@")
     if rated:
         t.const("contentRating", "@@crating@@")
-    t.optional()  # summary
+    t.optional("summary")
     t.number("index").marker("parentIndex", "snum")
     if hidden:
         t.const("skipParent", True)
-    t.optional().optional()  # rating, year
+    t.optional("audienceRating", "rating").optional("year")
     t.quoted("thumb", "/library/metadata/", b"%d/thumb/%d")
     t.const("art", "@@art@@").const("parentThumb", "@@sthumb@@").const("grandparentThumb", "@@thumb@@")
     t.const("grandparentArt", "@@art@@").const("grandparentTheme", "@@theme@@")
-    t.optional().optional()  # duration, originallyAvailableAt
+    t.optional("duration").optional("originallyAvailableAt")
     t.number("addedAt").number("updatedAt")
     return t.build(fmt.close("Video", b"%s" * 3))  # groups: Media, Director and Writer, Guid
 

@@ -27,6 +27,13 @@ _PEOPLE = (
 )
 
 
+Pairs = list[tuple[str, Scalar | None]]
+
+
+def _without(pairs: Pairs, excluded: frozenset[str]) -> Pairs:
+    return [pair for pair in pairs if pair[0] not in excluded] if excluded else pairs
+
+
 def _pick(pool: Sequence[str], seed: int, n: int) -> list[str]:
     start = seed % len(pool)
     return [pool[(start + k * 3) % len(pool)] for k in range(n)]
@@ -103,7 +110,7 @@ class Renderer:
             )
             groups.append(("Role", [fmt.element("Role", [("tag", p)]) for p in _pick(_PEOPLE, show.seed, 3)]))
         guids = self.guid_group(show.ids) if opts.guids and not show.legacy_agent else b""
-        return fmt.element("Directory", pairs, groups, guids)
+        return fmt.element("Directory", _without(pairs, opts.excluded), groups, guids)
 
     # ----------------------------------------------------------------- seasons
     def season(self, show: Show, season: Season, opts: Options) -> bytes:
@@ -134,7 +141,7 @@ class Renderer:
             ("addedAt", season.added_at),
             ("updatedAt", season.updated_at),
         ]
-        return self.fmt.element("Directory", pairs)
+        return self.fmt.element("Directory", _without(pairs, opts.excluded))
 
     def all_leaves(self, show: Show) -> bytes:
         """The synthetic first child of a show (plex-api-rs tv_seasons.json)."""
@@ -237,6 +244,7 @@ class Renderer:
             show.content_rating is not None,
             opts.detail,
             show.edit is not None,
+            opts.excluded,
         ]
         tags = self._tags[tuple(_pick(_PEOPLE, show.seed ^ 0x5EED, 4))] if opts.tags else [b"", b"", b""]
         return EpisodeTemplates(self.fmt, skeleton, i, tags, opts.guids)

@@ -167,6 +167,21 @@ def parse_page(request: web.Request, required: bool, cap: int | None) -> Page:
     return Page(start, size_or_all, size is not None)
 
 
+#: attributes ``excludeFields`` may leave out of an item: what identifies it and what
+#: places it in the hierarchy stay whatever a request asks (Plex treats these parameters
+#: "as requests, not guarantees")
+EXCLUDABLE = frozenset(
+    {
+        "key", "parentKey", "grandparentKey", "guid", "parentGuid", "grandparentGuid",
+        "title", "parentTitle", "grandparentTitle", "titleSort", "studio", "parentStudio",
+        "contentRating", "summary", "rating", "audienceRating", "audienceRatingImage",
+        "year", "parentYear", "thumb", "art", "banner", "theme", "parentThumb", "parentTheme",
+        "grandparentThumb", "grandparentArt", "grandparentTheme", "duration",
+        "originallyAvailableAt", "viewedLeafCount", "childCount", "leafCount", "addedAt", "updatedAt",
+    }
+)  # fmt: skip
+
+
 class Options(NamedTuple):
     """What a request asked to include."""
 
@@ -174,7 +189,12 @@ class Options(NamedTuple):
     detail: bool = False  # a /library/metadata fetch: items carry their section
     media: bool = True  # excludeElements=Media leaves it out
     tags: bool = True  # excludeElements=Genre,Role,Director,Writer leaves those out
-    summary: bool = True  # excludeFields=summary
+    #: excludeFields: attributes of the items left out (never ratingKey, type or the like)
+    excluded: frozenset[str] = frozenset()
+
+    @property
+    def summary(self) -> bool:
+        return "summary" not in self.excluded
 
 
 def parse_options(request: web.Request, detail: bool = False) -> Options:
@@ -185,7 +205,7 @@ def parse_options(request: web.Request, detail: bool = False) -> Options:
         detail=detail,
         media="Media" not in excluded,
         tags=not excluded & {"Genre", "Role", "Director", "Writer"},
-        summary="summary" not in {f.strip() for f in q.get("excludeFields", "").split(",")},
+        excluded=frozenset(f.strip() for f in q.get("excludeFields", "").split(",")) & EXCLUDABLE,
     )
 
 

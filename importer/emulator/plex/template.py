@@ -3,7 +3,12 @@ and each item fills in only its own values."""
 
 from __future__ import annotations
 
+import re
+
 from importer.emulator.plex.formats import Format, Scalar
+
+#: a value's format spec (not an escaped ``%%``)
+_SPEC = re.compile(rb"%%|%[ds]")
 
 
 class Template:
@@ -11,13 +16,16 @@ class Template:
     placeholders take per-item values in the order they were added, and the element's
     end (children, closing tag) is always the last value."""
 
-    def __init__(self, fmt: Format, tag: str) -> None:
+    def __init__(self, fmt: Format, tag: str, excluded: frozenset[str] = frozenset()) -> None:
+        """``excluded``: attributes left out (``excludeFields``); their values are still
+        passed, and consumed without a trace."""
         self.fmt = fmt
         self.tag = tag
+        self.excluded = excluded
         self._parts: list[tuple[bool, bytes]] = []  # (mandatory, bytes)
 
     def const(self, name: str, v: Scalar | None) -> Template:
-        if v is not None:
+        if v is not None and name not in self.excluded:
             self._parts.append((True, self.fmt.attr(name, v).replace(b"%", b"%%")))
         return self
 
@@ -38,12 +46,16 @@ class Template:
         """A number that ``@@key@@`` stands for until a later substitution."""
         return self._mandatory(name, b"@@%s@@" % key.encode())
 
-    def optional(self) -> Template:
-        """A placeholder for a pre-rendered ``Format.opt`` part (possibly empty)."""
-        self._parts.append((False, b"%s"))
+    def optional(self, *names: str) -> Template:
+        """A placeholder for a pre-rendered ``Format.opt`` part (possibly empty) of one
+        of ``names``."""
+        self._parts.append((False, b"%.0a" if set(names) <= self.excluded else b"%s"))
         return self
 
     def _mandatory(self, name: str, spec: bytes, string: bool = False) -> Template:
+        if name in self.excluded:  # its values are formatted to nothing: %.0a takes any object
+            self._parts.append((False, b"%.0a" * sum(m != b"%%" for m in _SPEC.findall(spec))))
+            return self
         attribute = self.fmt.text_attribute if string else self.fmt.attribute
         self._parts.append((True, attribute % (name.encode(), spec)))
         return self
