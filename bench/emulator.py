@@ -176,11 +176,8 @@ class Emulator:
 
 
 def stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """Stop the emulator without hanging: SIGTERM, then SIGINT, then SIGKILL.
-
-    Once it has served a sync, ``importer emulator`` may ignore SIGTERM (issue 11: its
-    handler raises SystemExit inside a uvloop callback, which logs it and serves on).
-    """
+    """Stop the emulator without hanging: SIGTERM (it stops and exits 0, see the
+    README's "The emulated servers"), then, were it to hang, SIGINT and SIGKILL."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
         if proc.poll() is not None:
             return

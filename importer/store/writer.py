@@ -148,8 +148,9 @@ class Writer:
         files: Sequence[Row] = (),
         adoptable: Callable[[int], bool] | None = None,
     ) -> PageWrite:
-        """Write a page's rows: see :meth:`importer.store.rows.RowWriter.write`. Runs in a
-        savepoint, so a page is written whole or not at all."""
+        """Write a page's rows: see :meth:`importer.store.rows.RowWriter.write`. A page that
+        fails half-way leaves its part in the open transaction, which the failure then
+        rolls back whole: a commit never holds part of a page."""
         with self._errors():
             return self.rows.write(library_id, stream, rows, ids, files, adoptable)
 
