@@ -9,15 +9,15 @@ none of this is needed before, and a command line run starts that much sooner.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from importer import errors
 from importer.cursor import CursorLibrary, CursorMirror, CursorServer
+from importer.fetch_queue import FetchQueue
 from importer.http import HttpClient
-from importer.model import STREAMS, LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
+from importer.model import LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
 from importer.plan import (
     Ending,
     FinishOptions,
@@ -117,10 +117,7 @@ class Run:
         self.writer_failed = False  # nobody left to record the run's end
         self.room = asyncio.Semaphore(self.options.max_outstanding_pages)
         self.sent: set[int] = set()  # pages handed to the workers, not yet written
-        #: pages to fetch: parents' streams first (an episode written before its season waits
-        #: for link() at the end, which rewrites it), then in the order planned
-        self.queue: list[tuple[int, int, Page]] = []
-        self.tasks: set[asyncio.Task[None]] = set()  # the fetchers
+        self.fetches = FetchQueue(self._fetch, self.options.max_outstanding_pages, self._fetch_failed)
         self.cursor = CursorMirror(
             importer.db_path, CursorServer(server.kind, server.machine_id, server.base_url)
         )
@@ -180,9 +177,7 @@ class Run:
         self.pool.events.put_nowait(_WAKE)  # type: ignore[arg-type]
 
     def cancel_fetches(self) -> None:
-        self.queue.clear()
-        for task in self.tasks:
-            task.cancel()
+        self.fetches.cancel()
 
     async def close(self) -> None:
         await self.cursor.close()  # the last cursor file is in place before the run returns
@@ -281,25 +276,12 @@ class Run:
                     self._on_listed(action.library, action.outcome)
 
     def _fetch_later(self, page: Page) -> None:
-        """Queue a page; a few fetcher tasks take them in turn. Not a task per page: a
-        listing planned at once is a thousand pages, and creating a thousand tasks in one
-        callback held up the host's loop for tens of milliseconds."""
-        if self.cancelled:
-            return
-        heapq.heappush(self.queue, (STREAMS.index(page.stream), page.page_id, page))
-        while len(self.tasks) < min(len(self.queue), self.options.max_outstanding_pages):
-            task = asyncio.create_task(self._fetcher())
-            self.tasks.add(task)
-            task.add_done_callback(self._fetched)
+        if not self.cancelled:
+            self.fetches.put(page)
 
-    async def _fetcher(self) -> None:
-        while self.queue:
-            await self._fetch(heapq.heappop(self.queue)[2])
-
-    def _fetched(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self.failure is None:
-            self.failure = task.exception()
+    def _fetch_failed(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
             self.pool.events.put_nowait(_WAKE)  # type: ignore[arg-type]
 
     async def _fetch(self, page: Page) -> None:
@@ -377,7 +359,7 @@ class Run:
         """After a cancel: drop what is not fetched yet, let what is fetched be written, and
         record every unfinished library's run as interrupted, all committed."""
         self.cancel_fetches()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.fetches.settled()
         deadline = time.monotonic() + timeout
         while self.sent and time.monotonic() < deadline:
             try:
@@ -410,7 +392,7 @@ class Run:
         one again from the same watermark."""
         if not self.run_ids or self.writer_failed:
             return  # no run started yet, or nobody left to write it down
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.fetches.settled()
         try:
             await self._end_unfinished(failed(str(exc)), timeout)
         except (TimeoutError, errors.ImporterError) as failure:
