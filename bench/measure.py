@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import process
 from bench.dbfacts import last_run_id, sync_facts
 from bench.emulator import Emulator
-from bench.model import IN_PROCESS, IN_PROCESS_DEBUG, WHOLE_PROCESS, Record, Settings
+from bench.model import IN_PROCESS, IN_PROCESS_DEBUG, IN_PROCESS_TIMED, WHOLE_PROCESS, Record, Settings
 from bench.runner import IMPORTER_VARIANTS, RunnerSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,10 +83,13 @@ def in_process(
     if done.returncode != 0:
         raise RuntimeError(f"{spec.variant} failed:\n{done.stderr[-3000:]}")
     out: Record = json.loads(done.stdout.strip().splitlines()[-1])
-    out["measured"] = IN_PROCESS_DEBUG if spec.variant == "importer-debug" else IN_PROCESS
+    out["measured"] = MEASURED.get(spec.variant, IN_PROCESS)
     if emu is not None and mark is not None:
         out.update(emu.served_since(mark).as_record())
     return _with_rate(out)
+
+
+MEASURED = {"importer-debug": IN_PROCESS_DEBUG, "importer-timed": IN_PROCESS_TIMED}
 
 
 def whole_process(

@@ -23,6 +23,7 @@ Aggregate = Literal["median", "best"]
 WHOLE_PROCESS = "whole process"
 IN_PROCESS = "in process"
 IN_PROCESS_DEBUG = "in process, asyncio debug"
+IN_PROCESS_TIMED = "in process, asyncio, callbacks timed"
 
 
 @dataclass(frozen=True)
@@ -114,14 +115,17 @@ def label(rec: Record) -> str:
 # The variants' names, shared by the scenarios, the figures and the report.
 IMPORTER = "importer"  # whole process: the headline wall time
 IMPORTER_IN = "importer, in process"  # CPU time of every process, the stall, peak RSS
-IMPORTER_DEBUG = "importer, in process, asyncio debug"  # slow callbacks
+IMPORTER_DEBUG = "importer, in process, asyncio debug"  # slow callbacks, asyncio's log
+IMPORTER_TIMED = "importer, in process, callbacks timed"  # slow callbacks, no debug mode
 CEILING = "store-only ceiling"
 FLOOR = "round-trip floor"
 VERIFY = "unchanged --full"
 VERIFY_IN = "unchanged --full, in process"
 VERIFY_DEBUG = "unchanged --full, in process, asyncio debug"
+VERIFY_TIMED = "unchanged --full, in process, callbacks timed"
 NO_CHANGE = "no change"
 NO_CHANGE_DEBUG = "no change, asyncio debug"
+NO_CHANGE_TIMED = "no change, callbacks timed"
 CHANGED = "1% changed"
 COMPILED = "compiled"
 TWIN = "pure Python"

@@ -136,7 +136,8 @@ def _slow_sources(s: Scenario) -> list[str]:
     out = []
     for rec in s.records:
         for worst in (rec.get("slow_callbacks") or {}).get("worst", []):
-            out.append(f"slow callback in {rec['variant']}: {worst['ms']} ms, {worst['what']}")
+            cpu = f" ({worst['cpu_ms']} ms of CPU)" if "cpu_ms" in worst else ""
+            out.append(f"slow callback in {rec['variant']}: {worst['ms']} ms{cpu}, {worst['what']}")
     return out
 
 

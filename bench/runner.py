@@ -10,6 +10,8 @@ Variants (``RunnerSpec.variant``):
   workers (its waited-for children), peak RSS of every process as the importer reports it;
 * ``importer-debug``: the same on a plain asyncio loop in debug mode, for asyncio's
   slow-callback log (bench/slowlog.py says why not uvloop); its CPU time is not reported;
+* ``importer-timed``: the same on a plain asyncio loop without debug mode, every callback
+  timed (bench/slowlog.py says why both); its CPU time is not reported either;
 * ``ceiling``: the store-only ceiling (bench/floors.py);
 * ``seed-original``, ``seed-optimised``, ``plexapi``: the peers (bench/baselines.py).
 """
@@ -21,6 +23,7 @@ import json
 import resource
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,9 +31,9 @@ import apsw
 
 from bench import baselines, floors, slowlog
 
-IMPORTER_VARIANTS = ("importer", "importer-debug")
-#: no process CPU time: the ceiling times its writes itself; debug mode distorts it
-UNTIMED_PROCESS = ("ceiling", "importer-debug")
+IMPORTER_VARIANTS = ("importer", "importer-debug", "importer-timed")
+#: no process CPU time: the ceiling times its writes itself; debug mode and timing distort it
+UNTIMED_PROCESS = ("ceiling", "importer-debug", "importer-timed")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,13 @@ async def _sync(spec: RunnerSpec, options: Any, watch: bool) -> tuple[Any, float
     return result, seconds, worst[0]
 
 
+def _callbacks_log(
+    variant: str, loop: asyncio.AbstractEventLoop
+) -> AbstractContextManager[slowlog.SlowCallbacks]:
+    """asyncio's own slow-callback log (debug mode), or every callback timed without it."""
+    return slowlog.slow_callbacks(loop) if variant == "importer-debug" else slowlog.timed_callbacks()
+
+
 def _importer(spec: RunnerSpec) -> dict[str, Any]:
     # imported before the loop runs: an import is not the sync's work on the loop
     from importer.cli import run_async
@@ -99,7 +109,7 @@ def _importer(spec: RunnerSpec) -> dict[str, Any]:
         result, seconds, stall = run_async(_sync(spec, options, watch=True))  # uvloop, as the CLI
         out["stall_ms"] = stall * 1000
     else:
-        with asyncio.Runner() as runner, slowlog.slow_callbacks(runner.get_loop()) as slow:
+        with asyncio.Runner() as runner, _callbacks_log(spec.variant, runner.get_loop()) as slow:
             result, seconds, _ = runner.run(_sync(spec, options, watch=False))
         out["slow_callbacks"] = slow.as_record()
     libraries = result.libraries

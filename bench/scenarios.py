@@ -40,13 +40,16 @@ from bench.model import (
     IMPORTER,
     IMPORTER_DEBUG,
     IMPORTER_IN,
+    IMPORTER_TIMED,
     NO_CHANGE,
     NO_CHANGE_DEBUG,
+    NO_CHANGE_TIMED,
     PEERS,
     TWIN,
     VERIFY,
     VERIFY_DEBUG,
     VERIFY_IN,
+    VERIFY_TIMED,
     Record,
     Scenario,
     Settings,
@@ -81,18 +84,21 @@ def _in_process(
     scenario: Scenario,
     emu: Emulator,
     settings: Settings,
-    names: tuple[str, str],
+    names: tuple[str, str, str],
     db: Path | None,
     runs: int,
     check: Callable[[str, Record], None] | None = None,
     **options: Any,
 ) -> Record:
-    """The in-process runs of one sync: ``runs`` on uvloop (CPU, stall, RSS; the median)
-    and one on an asyncio debug loop (slow callbacks). ``db``: sync into that database
-    each time (a second sync); None: into a new one each time (an import). ``check``:
-    what else every run must show, besides finishing with every episode."""
+    """The in-process runs of one sync: ``runs`` on uvloop (CPU, stall, RSS; the median),
+    one on an asyncio debug loop (asyncio's slow-callback log) and one on a plain asyncio
+    loop with every callback timed (slow callbacks without debug mode's own work).
+    ``db``: sync into that database each time (a second sync); None: into a new one each
+    time (an import). ``check``: what else every run must show, besides finishing with
+    every episode."""
     recs = []
-    for name, variant, count in ((names[0], "importer", runs), (names[1], "importer-debug", 1)):
+    variants = (("importer", runs), ("importer-debug", 1), ("importer-timed", 1))
+    for name, (variant, count) in zip(names, variants, strict=True):
         done = []
         for _ in range(count):
             target = db or measure.fresh_db(settings, "inproc.db")
@@ -160,7 +166,7 @@ def seed(kind: str, settings: Settings, shows: int = 100, latency_ms: float = 20
             _check_finished(scenario, IMPORTER, rec, episodes)
         scenario.record(IMPORTER, runs)
         log("   importer, in process ...")
-        _in_process(scenario, emu, settings, (IMPORTER_IN, IMPORTER_DEBUG), None, 1)
+        _in_process(scenario, emu, settings, (IMPORTER_IN, IMPORTER_DEBUG, IMPORTER_TIMED), None, 1)
         trips = round_trips_needed(kind, episodes)
         scenario.record(FLOOR, [{"seconds": trips * latency_ms / 1000, "round_trips": trips}])
         _peers(scenario, emu, settings, PEERS)
@@ -201,7 +207,7 @@ def scale(
             measure.fresh_db(settings, "warm.db")  # removes it: 1M episodes take a GB
         db, imports, ceilings = _import_against_ceiling(scenario, emu, settings)
         log("   importer, in process ...")
-        inproc = _in_process(scenario, emu, settings, (IMPORTER_IN, IMPORTER_DEBUG), None,
+        inproc = _in_process(scenario, emu, settings, (IMPORTER_IN, IMPORTER_DEBUG, IMPORTER_TIMED), None,
                              settings.runs(IN_PROCESS_RUNS))  # fmt: skip
         for whole, ceiling in zip(imports, ceilings, strict=True):  # the server's count: in process
             _check_finished(scenario, IMPORTER, whole, inproc["episodes"])
@@ -255,7 +261,7 @@ def _verify(emu: Emulator, settings: Settings, db: Path, imported: Scenario, epi
         _check_finished(scenario, VERIFY, rec, episodes)
         unchanged(VERIFY, rec)
     scenario.record(VERIFY, runs, "best")
-    _in_process(scenario, emu, settings, (VERIFY_IN, VERIFY_DEBUG), db, 1, unchanged, full=True)
+    _in_process(scenario, emu, settings, (VERIFY_IN, VERIFY_DEBUG, VERIFY_TIMED), db, 1, unchanged, full=True)
     ceiling = imported.get(CEILING)
     if ceiling is not None:  # the reference of the gate's figure (bench/check.py)
         scenario.add({**ceiling, "scenario": scenario.name, "from": imported.name})
@@ -278,7 +284,7 @@ def _nightly(emu: Emulator, settings: Settings, db: Path, imported: Scenario) ->
         scenario.check(f"{name}: nothing written", rec["written"] == 0, f"{rec['written']} rows written")
 
     runs = settings.runs(NIGHTLY_RUNS)
-    _in_process(scenario, emu, settings, (NO_CHANGE, NO_CHANGE_DEBUG), db, runs, quiet)
+    _in_process(scenario, emu, settings, (NO_CHANGE, NO_CHANGE_DEBUG, NO_CHANGE_TIMED), db, runs, quiet)
     episodes = imported.get(IMPORTER_IN)
     changed = max(1, (episodes["episodes"] if episodes else 1000) // 100)
     if emu.change(changed, seed=1):

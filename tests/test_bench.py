@@ -28,11 +28,17 @@ from bench.model import Scenario  # noqa: E402
 from bench.slowdown import sitecustomize  # noqa: E402
 from importer.store import connect  # noqa: E402
 
-IMPORTER_RUNS = {"importer", "importer, in process", "importer, in process, asyncio debug"}
+IMPORTER_RUNS = {
+    "importer",
+    "importer, in process",
+    "importer, in process, asyncio debug",
+    "importer, in process, callbacks timed",
+}
 VERIFY_RUNS = {
     "unchanged --full",
     "unchanged --full, in process",
     "unchanged --full, in process, asyncio debug",
+    "unchanged --full, in process, callbacks timed",
 }
 PEERS = {"seed-original", "seed-optimised"}
 NATIVE = {"compiled", "pure Python", "hot path alone, compiled", "hot path alone, pure Python"}
@@ -41,8 +47,8 @@ SCENARIOS = {
     "seed-5x10ms-jellyfin": IMPORTER_RUNS | PEERS | {"round-trip floor"},
     "scale-2k-plex": IMPORTER_RUNS | PEERS | {"store-only ceiling", "plexapi"},
     "scale-2k-jellyfin": IMPORTER_RUNS | PEERS | {"store-only ceiling"},
-    "nightly-2k-plex": {"no change", "no change, asyncio debug"},
-    "nightly-2k-jellyfin": {"no change", "no change, asyncio debug"},
+    "nightly-2k-plex": {"no change", "no change, asyncio debug", "no change, callbacks timed"},
+    "nightly-2k-jellyfin": {"no change", "no change, asyncio debug", "no change, callbacks timed"},
     "scale-1k-plex": IMPORTER_RUNS | {"store-only ceiling"},
     "scale-1k-jellyfin": IMPORTER_RUNS | {"store-only ceiling"},
     "verify-1k-plex": VERIFY_RUNS | {"store-only ceiling"},
@@ -80,7 +86,8 @@ def test_every_scenario_and_variant_ran(quick: Quick) -> None:
         "CPU time vs store-only ceiling's",
         "episodes/s",
         "wall time: twin / compiled",
-        "longest slow callback",
+        "longest callback, asyncio debug log",
+        "longest callback, timed without debug",
         "host loop's longest stall",
     ):
         assert f"| {figure} |" in done.stdout, figure
@@ -121,6 +128,9 @@ def test_each_figure_is_measured_where_it_should_be(quick: Quick) -> None:
                 assert rec["cpu_s"] > 0 and rec["left_in_cwd"] == [], (name, variant)
             elif variant.endswith("asyncio debug"):
                 assert measured == "in process, asyncio debug", (name, variant)
+                assert rec["slow_callbacks"]["count"] >= 0 and "cpu_s" not in rec
+            elif variant.endswith("callbacks timed"):
+                assert measured == "in process, asyncio, callbacks timed", (name, variant)
                 assert rec["slow_callbacks"]["count"] >= 0 and "cpu_s" not in rec
             elif "in process" in variant or variant in ("no change", "1% changed"):
                 assert measured == "in process" and "stall_ms" in rec, (name, variant)
@@ -216,3 +226,20 @@ def test_the_slowed_build_fails_loudly_when_its_target_is_gone() -> None:
     )
     assert done.returncode != 0
     assert "cannot slow json.decoder.JSONDecoder.nope" in done.stderr and "BENCH_SLOW_TARGET" in done.stderr
+
+
+def test_timed_callbacks_time_every_callback_without_debug_mode() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert not loop.get_debug()
+        loop.call_soon(time.sleep, 0.02)  # blocks the loop for 20 ms, without using the CPU
+        loop.call_soon(sum, range(10))
+        await asyncio.sleep(0.05)
+
+    with asyncio.Runner() as runner, slowlog.timed_callbacks() as slow:
+        runner.run(main())
+    found = slow.as_record()
+    assert found["count"] == 1 and 15 < found["max_ms"] < 500
+    worst = found["worst"][0]
+    assert "sleep" in worst["what"] and worst["cpu_ms"] < worst["ms"] / 2
+    assert asyncio.events.Handle._run is not None and "timed" not in asyncio.events.Handle._run.__qualname__
