@@ -23,7 +23,18 @@ from importer import _purepy
 from importer._purepy import plex_external_ids
 
 IMPLEMENTATION: str
-if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
+try:
+    if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
+        raise ImportError("IMPORTER_PURE_PYTHON=1 asks for the twin")
+    from importer._speedups import (
+        bind_files,
+        bind_new_rows,
+        content_etag,
+        jellyfin_episode_rows,
+        parse_timestamp,
+        plex_episode_rows,
+    )
+except ImportError:  # not built (a source checkout without a compiler), or the twin asked for
     from importer._purepy import (
         bind_files,
         bind_new_rows,
@@ -35,28 +46,7 @@ if os.environ.get("IMPORTER_PURE_PYTHON") == "1":
 
     IMPLEMENTATION = "python"
 else:
-    try:
-        from importer._speedups import (
-            bind_files,
-            bind_new_rows,
-            content_etag,
-            jellyfin_episode_rows,
-            parse_timestamp,
-            plex_episode_rows,
-        )
-    except ImportError:
-        from importer._purepy import (
-            bind_files,
-            bind_new_rows,
-            content_etag,
-            jellyfin_episode_rows,
-            parse_timestamp,
-            plex_episode_rows,
-        )
-
-        IMPLEMENTATION = "python"
-    else:
-        IMPLEMENTATION = "c"
+    IMPLEMENTATION = "c"
 
 __all__ = [
     "IMPLEMENTATION",
