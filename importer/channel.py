@@ -24,6 +24,17 @@ _F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 
 
+def _iov_max() -> int:
+    try:
+        return max(16, os.sysconf("SC_IOV_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 16  # POSIX's least
+
+
+#: the most buffers one writev takes
+_IOV_MAX = _iov_max()
+
+
 def pipe() -> tuple[int, int]:
     """A pipe (read end, write end), widened where the system allows it."""
     read_fd, write_fd = os.pipe()
@@ -39,16 +50,16 @@ class Sender:
         self.fd = fd
 
     def send(self, header: bytes, *body: bytes | memoryview) -> None:
-        """One message: a header and a body, the body given in one or more chunks."""
+        """One message: a header and a body, the body given in one or more chunks (as many
+        as it came in: a page off a slow link may be thousands)."""
         size = sum(len(chunk) for chunk in body)
         buffers: list[bytes | memoryview] = [_LENGTHS.pack(len(header), size), header, *body]
-        left = 8 + len(header) + size
-        while True:
-            written = os.writev(self.fd, buffers)
-            left -= written
-            if left == 0:
-                return
-            buffers = _skip(buffers, written)  # a signal cut the write short
+        while buffers:
+            # writev takes IOV_MAX buffers at most (EINVAL beyond); a signal or a full pipe
+            # may cut a write short: what is left goes in the next one
+            batch = buffers[:_IOV_MAX]
+            written = os.writev(self.fd, batch)
+            buffers = _skip(batch, written) + buffers[_IOV_MAX:]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -79,6 +79,26 @@ def test_a_large_message_crosses_whole_and_a_closed_pipe_reads_as_eof() -> None:
     thread.join()
 
 
+def test_a_body_in_more_chunks_than_one_writev_takes_crosses_whole() -> None:
+    """A page off a slow link arrives in thousands of chunks; writev takes IOV_MAX (1024
+    here) buffers at most and refuses more (EINVAL), which stopped the decoder's pipe."""
+    read_fd, write_fd = pipe()
+    sender, receiver = Sender(write_fd), Receiver(read_fd)
+    chunks = [bytes([i % 251]) * (1 + i % 700) for i in range(5000)]
+
+    def send() -> None:
+        try:
+            sender.send(b"page", *chunks)
+        finally:
+            sender.close()  # a failed send reads as EOF, not as a wait
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    header, got = receiver.recv()
+    thread.join()
+    assert bytes(header) == b"page" and bytes(got) == b"".join(chunks)
+
+
 # ----------------------------------------------------------------------------- protocol
 def test_an_error_crosses_as_itself_with_its_details() -> None:
     sent = errors.ServerError("http://den/Items: HTTP 503", url="http://den/Items", status=503)
