@@ -115,7 +115,6 @@ class Run:
         self.failure: BaseException | None = None
         self.cancelled = False
         self.writer_failed = False  # nobody left to record the run's end
-        self.room = asyncio.Semaphore(self.options.max_outstanding_pages)
         self.sent: set[int] = set()  # pages handed to the workers, not yet written
         self.fetches = FetchQueue(self._fetch, self.options.max_outstanding_pages, self._fetch_failed)
         self.cursor = CursorMirror(
@@ -230,7 +229,7 @@ class Run:
 
     def _page_done(self, page_id: int) -> None:
         self.sent.discard(page_id)
-        self.room.release()
+        self.fetches.done()
 
     def _on_page_failed(self, event: PageFailed) -> None:
         """A page the decoder refused (malformed or truncated JSON, an HTML page, wrong
@@ -290,12 +289,7 @@ class Run:
             library, page.stream, page.kind, page.offset, page.size,
             with_total=page.with_total, watermark=page.watermark, ids=page.ids,
         )  # fmt: skip
-        await self.room.acquire()
-        try:
-            fetched = await self.http.fetch(request)
-        except BaseException:
-            self.room.release()
-            raise
+        fetched = await self.http.fetch(request)
         if self.server_clock is None:
             self.server_clock = fetched.server_date
         if (

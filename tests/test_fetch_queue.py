@@ -59,6 +59,7 @@ async def test_parents_first_and_never_more_fetches_than_fetchers() -> None:
         most = max(most, in_hand)
         await release.wait()
         in_hand -= 1
+        queue.done()  # written
 
     queue = FetchQueue(fetch, 2, failed=lambda error: None)
     for page_id in (10, 11, 12, 13):
@@ -95,3 +96,29 @@ async def test_a_failed_fetch_is_reported_and_cancel_drops_the_rest() -> None:
     queue.cancel()
     await asyncio.wait_for(queue.settled(), 5)
     assert len(queue) == 0 and started == [1, 2]
+
+
+async def test_room_that_frees_up_goes_to_the_first_page_in_line_then() -> None:
+    """A fetched page holds its room until it is written. The room it frees goes to the
+    page first in line at that moment (a show put meanwhile), not to a page a fetcher
+    had taken earlier and held while it waited."""
+    started: list[int] = []
+
+    async def fetch(p: Page) -> None:
+        started.append(p.page_id)
+
+    queue = FetchQueue(fetch, 1, failed=lambda error: None)
+    queue.put(page(10))
+    queue.put(page(11))
+    await until(lambda: started == [10])
+    queue.put(page(30, StreamKind.SHOWS))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert started == [10]  # page 10 is not written yet: no room
+    queue.done()
+    await until(lambda: len(started) == 2)
+    queue.done()
+    await until(lambda: len(started) == 3)
+    assert started == [10, 30, 11]
+    queue.done()
+    await queue.settled()
