@@ -340,10 +340,6 @@ class FetchedPage(msgspec.Struct, frozen=True, gc=False):
     headers: Mapping[str, str] = {}  # every response header (none carries a secret)
 
     @property
-    def size(self) -> int:
-        return sum(len(chunk) for chunk in self.chunks)
-
-    @property
     def body(self) -> bytes:
         """The whole body in one piece (a copy: for small documents)."""
         return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
@@ -580,9 +576,7 @@ class HttpClient:
         await self._gate.acquire()
         started = loop.time()
         try:
-            page, retry_after_header = await self._once(
-                session, url, params, headers, shown=shown, attempt=attempt
-            )
+            page = await self._once(session, url, params, headers, shown=shown, attempt=attempt)
         except _TooLarge:
             raise UnexpectedResponse(
                 f"{shown}: the response is larger than {self.max_body // MiB} MiB; this is not "
@@ -607,7 +601,9 @@ class HttpClient:
             raise self._status_error(page)
         self.limit.on_overload(started, loop.time())
         retry_after = (
-            parse_retry_after(retry_after_header, page.server_date) if status in (429, 503) else None
+            parse_retry_after(page.headers.get("Retry-After"), page.server_date)
+            if status in (429, 503)
+            else None
         )
         return _Failure(f"HTTP {status}", status=status, retry_after=retry_after)
 
@@ -620,8 +616,8 @@ class HttpClient:
         *,
         shown: str,
         attempt: int,
-    ) -> tuple[FetchedPage, str | None]:
-        """One attempt: the page and its ``Retry-After``; aiohttp errors propagate."""
+    ) -> FetchedPage:
+        """One attempt: the page (its headers carry ``Retry-After``); aiohttp errors propagate."""
         loop = asyncio.get_running_loop()
         self.stats.requests += 1
         started = loop.time()
@@ -652,7 +648,7 @@ class HttpClient:
                 attempts=attempt,
                 headers=resp.headers,
             )
-            return page, resp.headers.get("Retry-After")
+            return page
 
     # -------------------------------------------------------------- error mapping
 

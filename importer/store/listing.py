@@ -24,26 +24,30 @@ class ListedItems:
         self.count = int.from_bytes(self._bits, "little").bit_count()
         self.dirty = False
 
-    def add_range(self, first: int, n: int) -> None:
-        """Add the ids first, first + 1, ... first + n - 1 (a page of new rows): whole bytes
-        at once, not a bit at a time."""
-        if n <= 0:
-            return
-        end = first + n  # exclusive
+    def _add_span(self, first: int, end: int) -> None:
+        """Add the ids first ... end - 1 (a page of new rows): whole bytes at once, not a
+        bit at a time."""
         if len(self._bits) < end // 8 + 1:
             self._bits.extend(bytes(end // 8 + 1 - len(self._bits) + 4096))
         lo, hi = (first + 7) // 8, end // 8  # the whole bytes inside the range
         if lo >= hi:
-            self.add(list(range(first, end)))
+            self._add_each(range(first, end))
             return
-        self.add(list(range(first, lo * 8)))
-        self.add(list(range(hi * 8, end)))
+        self._add_each(range(first, lo * 8))
+        self._add_each(range(hi * 8, end))
         before = int.from_bytes(self._bits[lo:hi], "little").bit_count()
         self._bits[lo:hi] = b"\xff" * (hi - lo)
         self.count += (hi - lo) * 8 - before
         self.dirty = True
 
     def add(self, item_ids: Sequence[int]) -> None:
+        if isinstance(item_ids, range) and item_ids.step == 1:
+            if item_ids:
+                self._add_span(item_ids.start, item_ids.stop)
+            return
+        self._add_each(item_ids)
+
+    def _add_each(self, item_ids: Sequence[int]) -> None:
         bits = self._bits
         if item_ids and max(item_ids) // 8 >= len(bits):
             bits.extend(bytes(max(item_ids) // 8 + 1 - len(bits) + 4096))

@@ -234,13 +234,14 @@ class RowWriter:
         if new and adoptable is not None and table is _EPISODES:
             new = self._adopt(library_id, new, changed, adoptable)
         out = self._insert_and_update(table, library_id, new, changed, first)
+        by_source: dict[str, int] | None = None
         if changed:  # not all new: put the ids back in page order
             by_source = dict(zip((row[0] for row in new), out, strict=True))
             by_source.update((row[0], row_id) for row_id, row in changed)
             out = [by_source[row[0]] for row in rows]
         counts = self._counts(table, written=len(rows), unchanged=0)
         if table is _EPISODES and (files or changed):
-            episode_ids = dict(zip((row[0] for row in rows), out, strict=True))
+            episode_ids = by_source or dict(zip((row[0] for row in rows), out, strict=True))
             # a file twice in the page breaks (episode_id, source_id): the compared path then
             # writes the page, the last of the two winning
             counts.files = self._write_files(episode_ids, [row_id for row_id, _ in changed], files)

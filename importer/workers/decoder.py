@@ -89,8 +89,6 @@ def run_decoder(jobs: Receiver, to_writer: Sender, to_main: Sender, settings: Wr
             error = DecodeError(f"could not decode a {job.stream} page: {exc!r}")
             to_main.send(encode(PageFailed(job.page_id, ErrorInfo.of(error))))
             continue
-        finally:
-            del header, body
         if rows is not None:
             to_writer.send(encode(rows))
         to_main.send(encode(summary))

@@ -184,10 +184,7 @@ class WriterSession:
             done = self.writer.write_rows(
                 self.library_ids[lib], page.stream, page.rows, page.ids, page.files, adoptable
             )
-            if isinstance(done.ids, range):  # a page of new rows
-                seen.add_range(done.ids.start, len(done.ids))
-            else:
-                seen.add(list(done.ids))
+            seen.add(done.ids)  # a page of new rows is a range: whole bytes at once
             counts += done.counts
         if page.unchanged:
             seen.add(page.unchanged)
