@@ -40,7 +40,7 @@ from importer.protocol import (
 )
 from importer.rows import ETAG, Row
 from importer.sources import DecodedPage, decode_page
-from importer.store.connection import DEFAULT_BUSY_TIMEOUT_MS, mapped_errors
+from importer.store.connection import connect
 from importer.store.queries import stored_rows
 from importer.workers.child import WriterSettings, peak_rss_kb
 
@@ -59,12 +59,9 @@ class StoredRows:
         self, library_id: int, stream: StreamKind, source_ids: list[str]
     ) -> dict[str, tuple[int, str | None]]:
         if self._conn is None:  # opened at the first page that needs it: the writer created the file
-            with mapped_errors(self.db_path):
-                self._conn = apsw.Connection(self.db_path, flags=apsw.SQLITE_OPEN_READONLY)
-                self._conn.setbusytimeout(DEFAULT_BUSY_TIMEOUT_MS)
-                # the key index of a million episodes, cached here rather than read from
-                # the OS for every page (measured: half the decoder's time in a verification)
-                self._conn.pragma("cache_size", -LOOKUP_CACHE_MB * 1024)
+            # the key index of a million episodes, cached here rather than read from the OS
+            # for every page (measured: half the decoder's time in a verification)
+            self._conn = connect(self.db_path, readonly=True, cache_mb=LOOKUP_CACHE_MB)
         return stored_rows(self._conn, library_id, stream, source_ids)
 
     def close(self) -> None:
