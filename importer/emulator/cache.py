@@ -34,6 +34,7 @@ class Entry:
     headers: tuple[tuple[str, str], ...]
     items: int  # items listed: the log and the item cost stay as without the cache
     cost_us: float
+    people_cost_us: float = 0.0  # the part of cost_us that Fields=People cost
 
 
 class ResponseCache:
@@ -54,14 +55,21 @@ class ResponseCache:
         return entry, os.pread(self._file.fileno(), entry.length, entry.offset)
 
     def put(
-        self, key: Key, body: bytes, status: int, headers: dict[str, str], items: int, cost_us: float
+        self,
+        key: Key,
+        body: bytes,
+        status: int,
+        headers: dict[str, str],
+        items: int,
+        cost_us: float,
+        people_cost_us: float = 0.0,
     ) -> None:
         kept = tuple((h, headers[h]) for h in KEPT_HEADERS if h in headers)
         with self._lock:
             offset = self._end
             os.pwrite(self._file.fileno(), body, offset)
             self._end += len(body)
-            self._index[key] = Entry(offset, len(body), status, kept, items, cost_us)
+            self._index[key] = Entry(offset, len(body), status, kept, items, cost_us, people_cost_us)
 
     def clear(self) -> None:
         with self._lock:

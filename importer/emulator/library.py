@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from importer.emulator.changes import ShowEdit
+    from importer.emulator.credits import Credits
 
 Shape = Literal["varied", "seed"]
 
@@ -267,6 +268,8 @@ class Library:
     def __init__(self, spec: LibrarySpec | None = None) -> None:
         self.spec = spec or LibrarySpec()
         self.shows: list[Show] = self._make_shows()
+        #: how many shows were generated (later changes may delete some): sizes the people pool
+        self.generated_shows = len(self.shows)
         # Two orders over the same shows: title order (Plex default, Jellyfin SortName)
         # and the order the server added them in (Plex ratingKey / sort=id).
         self.title_order: list[int] = list(range(len(self.shows)))
@@ -296,6 +299,13 @@ class Library:
         self.version = 0  # bumped by every change
         #: called after every change (servers drop what they rendered or counted)
         self.listeners: list[Callable[[], None]] = []
+
+    @functools.cached_property
+    def credits(self) -> Credits:
+        """Cast, crew, genres, ratings and artwork, derived on demand (see credits.py)."""
+        from importer.emulator.credits import Credits
+
+        return Credits(self)
 
     # ------------------------------------------------------------------ generation
     def _make_shows(self) -> list[Show]:

@@ -37,6 +37,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Typed request keys: aiohttp 3.14 warns (NotAppKeyWarning) about plain string keys.
 _ITEMS_KEY = web.RequestKey("emulator.items", int)
 _COST_KEY = web.RequestKey("emulator.cost_us", float)
+_PEOPLE_KEY = web.RequestKey("emulator.people_cost_us", float)
+#: aiohttp's own request-line limit (8190 by default) would answer first, and not as a
+#: real server does: the emulator's limit is ``Controls.url_limit``
+_MAX_LINE = 1 << 20
 _T = TypeVar("_T")
 
 
@@ -48,6 +52,12 @@ class Controls:
     item_cost_us: float = 0.0  # server time per item listed
     count_cost_ms: float = 0.0  # Jellyfin: a total count is a full COUNT(*) per request
     people_cost_factor: float = 27.0  # Jellyfin: Fields=People multiplies the item cost
+    #: Jellyfin: seconds per item rendered with People (GetPeople per item on 10.10/10.11);
+    #: charged as server time and counted apart (LoggedRequest.people_cost_us)
+    people_cost_s: float = 0.0
+    #: the longest path + query answered; longer is a 400 (Plex) or 414 (Jellyfin, Emby).
+    #: None: the server's default (EmulatedServer.default_url_limit)
+    url_limit: int | None = None
     clock_offset_s: float = 0.0  # the server's clock minus ours
     page_cap: int | None = None  # Plex: silently return at most this many items per page
     gzip: bool = True  # compress when the client asks for it
@@ -94,6 +104,7 @@ class LoggedRequest:
     started: float
     seconds: float
     cost_us: float = 0.0  # server time charged: items x item_cost_us plus charge()
+    people_cost_us: float = 0.0  # the part of cost_us that Fields=People cost (people_cost_s)
     fault: str | None = None  # the kind of fault injected into the answer (status 0: reset)
 
 
@@ -129,6 +140,8 @@ class RequestLog:
             "requests": len(entries),
             "items": sum(e.items for e in entries),
             "bytes": sum(e.bytes for e in entries),
+            "cost_us": round(sum(e.cost_us for e in entries)),
+            "people_cost_us": round(sum(e.people_cost_us for e in entries)),
             **{f"status_{k}": v for k, v in sorted(by_status.items())},
             **{f"fault_{k}": v for k, v in sorted(by_fault.items())},
         }
@@ -159,6 +172,13 @@ def charge(request: web.Request, microseconds: float) -> None:
     request[_COST_KEY] = request.get(_COST_KEY, 0.0) + microseconds
 
 
+def charge_people(request: web.Request, microseconds: float) -> None:
+    """Charge server time that ``Fields=People`` cost: part of ``cost_us``, and also counted
+    on its own (``people_cost_us``) so that a bench can tell what hydration costs a server."""
+    charge(request, microseconds)
+    request[_PEOPLE_KEY] = request.get(_PEOPLE_KEY, 0.0) + microseconds
+
+
 @dataclass(frozen=True)
 class TvLibrary:
     """One TV library of a server: its name and generated content."""
@@ -177,6 +197,8 @@ class EmulatedServer:
     #: then waits for them to end (aiohttp's default is 60 s, twice: a stalled request
     #: would hold a stop for two minutes)
     stop_grace_s: ClassVar[float] = 2.0
+    #: the longest path + query this kind of server answers (``Controls.url_limit``)
+    default_url_limit: ClassVar[int] = 8192
 
     def __init__(
         self,
@@ -201,6 +223,8 @@ class EmulatedServer:
         self.log = RequestLog()
         self.cache = ResponseCache()
         self.url = ""  # set once started
+        #: server time charged for Fields=People since the start (µs), whatever the log holds
+        self.people_cost_us = 0.0
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         for lib in self.libraries:
@@ -248,6 +272,15 @@ class EmulatedServer:
         """Whether ``path`` (without the base path) answers without a token."""
         return path in self.public_paths
 
+    def url_limit(self) -> int:
+        limit = self.controls.url_limit
+        return self.default_url_limit if limit is None else limit
+
+    def url_too_long(self, request: web.Request) -> web.StreamResponse:
+        """The answer to a path + query longer than :meth:`url_limit` (before any auth, as
+        the HTTP layer or a proxy in front answers it)."""
+        return web.Response(status=414)
+
     # -------------------------------------------------------------- the application
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -278,6 +311,8 @@ class EmulatedServer:
         replaced = await faults.replace(injection, request) if injection is not None else None
         if replaced is not None:
             response: web.StreamResponse = replaced
+        elif len(request.raw_path) > self.url_limit() and not path.startswith("/_emulator/"):
+            response = self.url_too_long(request)
         elif not self.is_public(path) and not secrets.compare_digest(
             (self.token_of(request) or "").encode(), self.token.encode()
         ):
@@ -289,6 +324,8 @@ class EmulatedServer:
                 response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
         items = request.get(_ITEMS_KEY, 0)
         cost_us = items * self.controls.item_cost_us + request.get(_COST_KEY, 0.0)
+        people_us = request.get(_PEOPLE_KEY, 0.0)
+        self.people_cost_us += people_us
         if cost_us > 0:
             await asyncio.sleep(cost_us / 1e6)
         if plan is not None:
@@ -324,6 +361,7 @@ class EmulatedServer:
                     started=started,
                     seconds=time.time() - started,
                     cost_us=cost_us,
+                    people_cost_us=people_us,
                     fault=injection.fault.kind if injection is not None else None,
                 )
             )
@@ -338,12 +376,13 @@ class EmulatedServer:
             entry, body = hit
             request[_ITEMS_KEY] = entry.items
             request[_COST_KEY] = entry.cost_us
+            request[_PEOPLE_KEY] = entry.people_cost_us
             return web.Response(body=body, status=entry.status, headers=dict(entry.headers))
         response = await handler(request)
         if isinstance(response, web.Response) and isinstance(response.body, bytes) and response.status == 200:
             self.cache.put(
                 key, response.body, response.status, dict(response.headers),
-                request.get(_ITEMS_KEY, 0), request.get(_COST_KEY, 0.0),
+                request.get(_ITEMS_KEY, 0), request.get(_COST_KEY, 0.0), request.get(_PEOPLE_KEY, 0.0),
             )  # fmt: skip
         return response
 
@@ -373,7 +412,9 @@ class EmulatedServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port) in the running loop; returns the URL."""
         self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=self.stop_grace_s)
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, shutdown_timeout=self.stop_grace_s, max_line_size=_MAX_LINE
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -22,8 +22,14 @@ The modules:
 - ``catalog``: libraries, item references and lookups by id.
 - ``dto``: per-request rendering and the tables of optional properties; ``folders``:
   series, seasons and libraries; ``episodes``: the episode hot loop; ``media``: files and
-  streams; ``pieces``: properties several kinds share; ``frags``: per-show pieces.
+  streams; ``pieces``: properties several kinds share; ``frags``: per-show pieces;
+  ``people``: People, genres, studios and ratings; ``images``: image tags, own and inherited.
 - ``values``, ``ids``: strings, dates, GUIDs and etags as the servers write them.
+
+``EmbyServer(numeric_ids=True)`` writes Emby's own ids: numbers for items and people,
+integers for studios and genres. A request line longer than ``Controls.url_limit`` (8192 by
+default, Kestrel's) is a 414; ``Controls.people_cost_s`` charges each item rendered with
+``People``.
 """
 
 from importer.emulator.jellyfin.auth import parse_auth_parts

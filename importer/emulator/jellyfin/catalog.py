@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from importer.emulator.jellyfin.ids import last_round, name_guid, normalize_guid
+from importer.emulator.jellyfin.ids import NUMBER_HEX, last_round, name_guid, normalize_guid
 from importer.emulator.library import DOUBLE_SECOND, Episode, Library, View, mix, slot_flags
 from importer.emulator.server import TvLibrary
 
@@ -72,31 +73,56 @@ class _IdIndex:
             return Ref(EPISODE, self._lib_index, self._shows[at], self._poss[at])
         return None
 
+    def find_number(self, number: int) -> Ref | None:
+        """An Emby number (``ids.emby_number``): the first bits of the hex id."""
+        shift = 64 - 4 * NUMBER_HEX
+        at = bisect.bisect_left(self._keys, number << shift)
+        if at < len(self._keys) and self._keys[at] >> shift == number:
+            return Ref(EPISODE, self._lib_index, self._shows[at], self._poss[at])
+        return None
 
-def _folder_ids(lib: Library, lib_index: int) -> dict[str, Ref]:
-    """Series and season ids of a library (a few per show: cheap to list)."""
+
+def _folder_ids(lib: Library, lib_index: int, item_id: Callable[[str], str]) -> dict[str, Ref]:
+    """Series and season ids of a library, as served (a few per show: cheap to list)."""
     out: dict[str, Ref] = {}
     for show in lib.shows:
-        out[lib.jellyfin_id(1, show.index)] = Ref(SERIES, lib_index, show.index, 0)
+        out[item_id(lib.jellyfin_id(1, show.index))] = Ref(SERIES, lib_index, show.index, 0)
         for ordinal in range(len(show.season_sizes)):
-            out[lib.jellyfin_id(2, show.index, ordinal)] = Ref(SEASON, lib_index, show.index, ordinal)
+            out[item_id(lib.jellyfin_id(2, show.index, ordinal))] = Ref(
+                SEASON, lib_index, show.index, ordinal
+            )
     return out
+
+
+def _same(hex_id: str) -> str:
+    return hex_id
 
 
 class Catalog:
     """The TV libraries of one server, a movie library a TV importer must leave alone, and
     lookups by id (indexes built on first use)."""
 
-    def __init__(self, server_id: str, libraries: list[TvLibrary]) -> None:
+    def __init__(
+        self, server_id: str, libraries: list[TvLibrary], item_id: Callable[[str], str] | None = None
+    ) -> None:
+        """``item_id``: the id a client sees of an item's 32-hex id (Emby's numbers); the
+        hex id itself by default."""
         self.libraries = [lib.library for lib in libraries]
+        self.numeric = item_id is not None
+        self.item_id: Callable[[str], str] = item_id or _same
+        served = self.item_id
         self.folders = [
             Folder(
-                name_guid(f"{server_id}:tvshows:{i}:{lib.name}"), lib.name, "tvshows", f"/data/{lib.name}", i
+                served(name_guid(f"{server_id}:tvshows:{i}:{lib.name}")),
+                lib.name,
+                "tvshows",
+                f"/data/{lib.name}",
+                i,
             )
             for i, lib in enumerate(libraries)
         ]
         self.folders.append(
-            Folder(name_guid(f"{server_id}:movies"), "Movies", "movies", "/data/Movies", None)
+            Folder(served(name_guid(f"{server_id}:movies")), "Movies", "movies", "/data/Movies", None)
         )
         self._id_indexes: dict[int, _IdIndex] = {}
         self._folder_id_maps: dict[int, dict[str, Ref]] = {}
@@ -118,35 +144,47 @@ class Catalog:
     def folder_ids(self, lib_index: int) -> dict[str, Ref]:
         got = self._folder_id_maps.get(lib_index)
         if got is None:
-            got = _folder_ids(self.libraries[lib_index], lib_index)
+            got = _folder_ids(self.libraries[lib_index], lib_index, self.item_id)
             self._folder_id_maps[lib_index] = got
         return got
 
+    def parse_id(self, text: str) -> str | None:
+        """An id as this server writes it (any GUID form, or a number), or None when it
+        cannot be one of its ids."""
+        if self.numeric:
+            text = text.strip()
+            return text if text.isdigit() and not text.startswith("0") else None
+        return normalize_guid(text)
+
     def lookup(self, item_id: str) -> Ref | Folder | None:
         """What an id names: a library, or a series/season/episode of one."""
-        hex_id = normalize_guid(item_id)
-        if hex_id is None:
+        key = self.parse_id(item_id)
+        if key is None:
             return None
         for folder in self.folders:
-            if folder.id == hex_id:
+            if folder.id == key:
                 return folder
         for lib_index in range(len(self.libraries)):
-            ref = self.folder_ids(lib_index).get(hex_id)
+            ref = self.folder_ids(lib_index).get(key)
             if ref is not None:
                 return ref
         for lib_index in range(len(self.libraries)):
-            ref = self.id_index(lib_index).find(hex_id)
-            if ref is not None and self.ref_id(ref) == hex_id:
+            index = self.id_index(lib_index)
+            ref = index.find_number(int(key)) if self.numeric else index.find(key)
+            if ref is not None and self.ref_id(ref) == key:
                 return ref
         return None
 
     def ref_id(self, ref: Ref) -> str:
+        """The id of an item, as served."""
         library = self.libraries[ref.lib]
         if ref.kind == SERIES:
-            return library.jellyfin_id(1, ref.show)
-        if ref.kind == SEASON:
-            return library.jellyfin_id(2, ref.show, ref.pos)
-        return library.jellyfin_id(3, ref.show, self.episode(ref).ordinal)
+            hex_id = library.jellyfin_id(1, ref.show)
+        elif ref.kind == SEASON:
+            hex_id = library.jellyfin_id(2, ref.show, ref.pos)
+        else:
+            hex_id = library.jellyfin_id(3, ref.show, self.episode(ref).ordinal)
+        return self.item_id(hex_id)
 
     def episode(self, ref: Ref) -> Episode:
         library = self.libraries[ref.lib]

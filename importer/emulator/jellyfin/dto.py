@@ -47,6 +47,8 @@ SUPPORTED_FIELDS: Final = frozenset(
     }
 )
 _FIELD_BY_LOWER: Final = {f.lower(): f for f in SUPPORTED_FIELDS}
+#: ImageType names as ASP.NET binds enums: case-insensitively
+_IMAGE_TYPES: Final = {t.lower(): t for t in ("Primary", "Art", "Backdrop", "Banner", "Logo", "Thumb")}
 
 #: Gates besides the Fields values (which no client can spell with these signs).
 IMAGES: Final = "+images"
@@ -58,11 +60,22 @@ NULL_GUIDS: Final = "+null-guids"  # the server writes an empty Guid? as null (J
 class Renderer:
     """Renders items of one request: which fields, images and user data it asked for."""
 
-    def __init__(self, server: JellyfinServer, fields: frozenset[str], images: bool, user: bool) -> None:
+    def __init__(
+        self,
+        server: JellyfinServer,
+        fields: frozenset[str],
+        images: bool,
+        user: bool,
+        image_types: frozenset[str] | None = None,
+        image_limit: int | None = None,
+    ) -> None:
         self.server = server
         self.fields = fields
         self.images = images
         self.user = user
+        #: EnableImageTypes (None: every type) and ImageTypeLimit (None: no limit)
+        self.image_types = image_types
+        self.image_limit = image_limit
         switches = {IMAGES if images else NO_IMAGES}
         if user:
             switches.add(USER)
@@ -94,7 +107,16 @@ def renderer(server: JellyfinServer, q: QueryParams, *, all_fields: bool, user: 
         )
     images = q.flag("EnableImages")
     user_data = q.flag("EnableUserData")
-    return Renderer(server, fields, images is not False, user and user_data is not False)
+    types = q.csv("EnableImageTypes")
+    limit = q.int("ImageTypeLimit")
+    return Renderer(
+        server,
+        fields,
+        images is not False,
+        user and user_data is not False,
+        frozenset(_IMAGE_TYPES.get(t.lower(), t) for t in types) if types else None,
+        None if limit is None else max(limit, 0),
+    )
 
 
 Item_contra = TypeVar("Item_contra", contravariant=True)

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from importer.emulator.credits import PRIMARY
 from importer.emulator.jellyfin import pieces
 from importer.emulator.jellyfin.dto import NULL_GUIDS, Prop, Renderer
 from importer.emulator.jellyfin.frags import ShowFrags
-from importer.emulator.jellyfin.ids import C1, C2, M64, jf_etag
+from importer.emulator.jellyfin.ids import C1, C2, M64, NUMBER_HEX, jf_etag
+from importer.emulator.jellyfin.images import NOTHING, Inherited, blur_json, inherited, limit
 from importer.emulator.jellyfin.media import media_sources, media_streams, part_count, path_json, source_count
-from importer.emulator.jellyfin.pieces import episode_people, external_urls, provider_ids, user_data
+from importer.emulator.jellyfin.people import episode_people
+from importer.emulator.jellyfin.pieces import external_urls, provider_ids, user_data
 from importer.emulator.jellyfin.values import created_fraction, jf_date
 from importer.emulator.library import Episode
 
@@ -55,6 +58,12 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
     tags = r.fixed(pieces.TAGS)
     chapters = r.fixed(_CHAPTERS)
     images = r.images
+    # the still, per episode; what the series passes down, per show (images.py)
+    stills = library.credits.episode_art if images and limit(r, "Primary") > 0 else None
+    parent: Inherited = NOTHING
+    no_backdrops = ',"BackdropImageTags":[]' if images and limit(r, "Backdrop") > 0 else ""
+    blur_still = blur_none = ""  # per show: the blurhashes with (a placeholder for) a still, without
+    numeric = server.numeric_ids
     user = r.user
     sid = server.sid_json
     channel = r.fixed(pieces.CHANNEL)
@@ -71,6 +80,11 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
             sf = show_frags(lib_index, cur)
             s1, s2 = sf.id_states
             ep_ids = sf.ep_ids
+            if images:
+                parent = inherited(r, sf, None)
+                series_blur = [("Primary", sf.art.tag(PRIMARY))] if sf.art.primary else []
+                blur_still = blur_json(sf.blurhash, [("Primary", "\0")], parent.blur, series_blur)
+                blur_none = blur_json(sf.blurhash, parent.blur, series_blur)
         assert sf is not None
         o = ep.ordinal
         if ep_ids is None:
@@ -80,6 +94,8 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
             g = (s2 ^ o) * c1 & m64
             g = (g ^ (g >> 31)) * c2 & m64
             eid = f"{h ^ (h >> 29):016x}{g ^ (g >> 29):016x}"
+            if numeric:  # Emby's number for it (ids.emby_number)
+                eid = str(int(eid[:NUMBER_HEX], 16))
         else:  # an edited show: the episode's own id
             eid = ep_ids[o]
         files = ep.files
@@ -95,16 +111,17 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
         path = path_json(server, first.path) if first is not None and (want_path or want_sources) else ""
         etag = jf_etag(ep.updated_at) if want_etag or want_sources else ""
         if images:
-            inherited = sf.ep_images
-            if first is not None:
-                tag = eid[16:] + eid[:16]  # the episode's own thumbnail
-                own_image = ',"ImageTags":{"Primary":"' + tag + '"},"BackdropImageTags":[]'
-                blur = ',"ImageBlurHashes":{"Primary":{"' + tag + sf.ep_blur_tail
+            art = stills(ep) if stills is not None else None
+            if art is not None and art.primary:
+                tag = art.tag(PRIMARY)  # the episode's own still: new when the episode changes
+                own_image = ',"ImageTags":{"Primary":"' + tag + '"}' + no_backdrops + parent.after_tags
+                blur = blur_still.replace("\0", tag) + parent.after_blur
             else:
-                own_image = ',"ImageTags":{},"BackdropImageTags":[]'
-                blur = sf.ep_blur_series
+                own_image = ',"ImageTags":{}' + no_backdrops + parent.after_tags
+                blur = blur_none + parent.after_blur
+            before_user = parent.before_user
         else:
-            inherited = own_image = ""
+            before_user = own_image = ""
             blur = sf.ep_blur_series
         etag_f = ',"Etag":"' + etag + '"' if want_etag else ""
         created = (
@@ -123,8 +140,8 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
         year = ',"ProductionYear":' + air[:4] if air else ""
         end = f',"IndexNumberEnd":{ep.episode_number_end}' if ep.episode_number_end else ""
         provider = provider_ids(ids.imdb, ids.tmdb, ids.tvdb) if want_ids else ""
-        parent = _parent_id(sf, ep) if want_parent else ""
-        people = episode_people(ep, esc) if want_people else ""
+        parent_f = _parent_id(sf, ep) if want_parent else ""
+        people = episode_people(server, lib_index, ep) if want_people else ""
         user_f = user_data(f"{sf.user_key}{sn:03d}{number:03d}", eid) if user else ""
         season = sf.ep_season[sn] if in_season else null_season
         season_name = sf.ep_season_name[sn] if in_season else ""
@@ -137,7 +154,7 @@ def render_episodes(r: Renderer, lib_index: int, eps: Iterable[Episode], out: li
             f'{{"Name":{title}{sid},"Id":"{eid}"{etag_f}{created}{can}{container}{sort}{premiere}{urls}'
             f"{sources}{path_f}{channel}{overview}{lists1}{runtime}{year}"
             f',"IndexNumber":{number}{end},"ParentIndexNumber":{sn}{trailers}{provider}'
-            f',"IsFolder":false{parent},"Type":"Episode"{people}{lists2}{inherited}{user_f}'
+            f',"IsFolder":false{parent_f},"Type":"Episode"{people}{lists2}{before_user}{user_f}'
             f"{sf.ep_series}{season}{tags}{sf.ep_series_image}{season_name}{streams}"
             f',"VideoType":"VideoFile"{parts}{versions}{own_image}{blur}{chapters}{location}'
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple, TypeVar
 
+from importer.emulator.credits import PRIMARY, Art
 from importer.emulator.jellyfin.catalog import Folder
 from importer.emulator.jellyfin.dto import (
     IMAGES,
@@ -22,11 +23,19 @@ from importer.emulator.jellyfin.dto import (
     always,
 )
 from importer.emulator.jellyfin.frags import ShowFrags
-from importer.emulator.jellyfin.ids import hex_id, jf_etag, name_guid
+from importer.emulator.jellyfin.ids import jf_etag, name_guid
+from importer.emulator.jellyfin.images import blur_json, inherited, own_images
+from importer.emulator.jellyfin.people import (
+    community_json,
+    critic_json,
+    genre_items_json,
+    genres_json,
+    series_people,
+    studios_json,
+)
 from importer.emulator.jellyfin.pieces import (
     CAN_DELETE,
     CHANNEL,
-    GENRES,
     NO_GENRE_ITEMS,
     NO_GENRES,
     NO_STUDIOS,
@@ -35,7 +44,6 @@ from importer.emulator.jellyfin.pieces import (
     TRAILERS,
     external_urls,
     provider_ids,
-    series_people,
     sort_name,
     user_data,
 )
@@ -58,6 +66,7 @@ class SeasonItem(NamedTuple):
     sf: ShowFrags
     listed: int  # the season's items in the Jellyfin view
     present: int  # ... of which not missing
+    art: Art  # the season's own images
 
 
 # ---------------------------------------------------------------- written alike by folder kinds
@@ -81,10 +90,6 @@ def _etag(saved_at: int) -> str:
 
 
 # ---------------------------------------------------------------- series
-def _genres(show: Show) -> list[str]:
-    return [GENRES[(show.seed >> k) % len(GENRES)] for k in (3, 11)[: 1 + show.seed % 2]]
-
-
 def _ended(show: Show) -> bool:
     return show.seed % 3 == 0
 
@@ -96,30 +101,9 @@ def _premiere(r: Renderer, it: SeriesItem) -> str:
     )
 
 
-def _genre_names(r: Renderer, it: SeriesItem) -> str:
-    return f',"Genres":[{",".join(r.server.escape(g) for g in _genres(it.show))}]'
-
-
-def _genre_items(r: Renderer, it: SeriesItem) -> str:
-    esc = r.server.escape
-    items = ",".join(f'{{"Name":{esc(g)},"Id":"{name_guid("genre:" + g)}"}}' for g in _genres(it.show))
-    return f',"GenreItems":[{items}]'
-
-
-def _studios(r: Renderer, it: SeriesItem) -> str:
-    studio = it.show.studio
-    if not studio:
-        return ',"Studios":[]'
-    return f',"Studios":[{{"Name":{r.server.escape(studio)},"Id":"{name_guid("studio:" + studio)}"}}]'
-
-
 def _series_images(r: Renderer, it: SeriesItem) -> str:
-    sf = it.sf
-    return (
-        f',"ImageTags":{{"Primary":"{sf.primary_tag}"}},"BackdropImageTags":["{sf.backdrop_tag}"]'
-        f',"ImageBlurHashes":{{"Backdrop":{{"{sf.backdrop_tag}":"{sf.blurhash}"}},'
-        f'"Primary":{{"{sf.primary_tag}":"{sf.blurhash}"}}}}'
-    )
+    tags, blur = own_images(r, it.sf.art)
+    return tags + blur_json(it.sf.blurhash, blur)
 
 
 def _end_date(r: Renderer, it: SeriesItem) -> str:
@@ -141,6 +125,7 @@ SERIES: Final[DtoTable[SeriesItem]] = DtoTable(
         "ExternalUrls",
         lambda r, it: external_urls(it.show.ids.imdb, it.show.ids.tmdb, it.show.ids.tvdb, "tv"),
     ),
+    always(lambda r, it: critic_json(it.library.credits.show(it.show))),
     Prop("Path", lambda r, it: ',"Path":' + r.server.escape("/data/TV/" + it.show.title)),
     always(lambda r, it: f',"OfficialRating":"{it.show.content_rating}"' if it.show.content_rating else ""),
     CHANNEL,
@@ -149,16 +134,17 @@ SERIES: Final[DtoTable[SeriesItem]] = DtoTable(
         lambda r, it: "" if it.show.summary is None else ',"Overview":' + r.server.escape(it.show.summary),
     ),
     TAGLINES,
-    Prop("Genres", _genre_names),
+    Prop("Genres", lambda r, it: genres_json(r.server, it.library.credits.show(it.show))),
+    always(lambda r, it: community_json(it.library.credits.show(it.show))),
     always(lambda r, it: f',"ProductionYear":{it.show.year}' if it.show.year else ""),
     TRAILERS,
     Prop("ProviderIds", lambda r, it: provider_ids(it.show.ids.imdb, it.show.ids.tmdb, it.show.ids.tvdb)),
     _IS_FOLDER,
     Prop("ParentId", lambda r, it: ',"ParentId":"' + r.server.folders[it.lib_index].id + '"'),
     always(',"Type":"Series"'),
-    Prop("People", lambda r, it: series_people(it.show, r.server.escape)),
-    Prop("Studios", _studios),
-    Prop("Genres", _genre_items),
+    Prop("People", lambda r, it: series_people(r.server, it.lib_index, it.show)),
+    Prop("Studios", lambda r, it: studios_json(r.server, it.show.studio)),
+    Prop("Genres", lambda r, it: genre_items_json(r.server, it.library.credits.show(it.show))),
     Prop(
         USER,
         lambda r, it: user_data(
@@ -191,14 +177,16 @@ def _season_year(r: Renderer, it: SeasonItem) -> str:
     return f',"ProductionYear":{year + max(it.season.season_number - 1, 0)}' if year else ""
 
 
+def _season_inherited(r: Renderer, it: SeasonItem) -> str:
+    return inherited(r, it.sf, it.art).before_user
+
+
 def _season_images(r: Renderer, it: SeasonItem) -> str:
+    tags, blur = own_images(r, it.art)
+    parent = inherited(r, it.sf, it.art)
     sf = it.sf
-    tag = hex_id(it.show.seed, 83, it.season.ordinal)
-    return (
-        f',"ImageTags":{{"Primary":"{tag}"}},"BackdropImageTags":[]'
-        f',"ImageBlurHashes":{{"Primary":{{"{tag}":"{sf.blurhash}","{sf.primary_tag}":"{sf.blurhash}"}},'
-        f'"Backdrop":{{"{sf.backdrop_tag}":"{sf.blurhash}"}}}}'
-    )
+    series = [("Primary", sf.art.tag(PRIMARY))] if sf.art.primary else []
+    return tags + parent.after_tags + blur_json(sf.blurhash, blur, parent.blur, series) + parent.after_blur
 
 
 SEASONS: Final[DtoTable[SeasonItem]] = DtoTable(
@@ -225,7 +213,7 @@ SEASONS: Final[DtoTable[SeasonItem]] = DtoTable(
     _NO_PEOPLE,
     NO_STUDIOS,
     NO_GENRE_ITEMS,
-    Prop(IMAGES, lambda r, it: it.sf.ep_images),
+    Prop(IMAGES, _season_inherited),
     Prop(
         USER,
         lambda r, it: user_data(
@@ -261,7 +249,12 @@ LIBRARIES: Final[DtoTable[Folder]] = DtoTable(
     TRAILERS,
     _NO_PROVIDER_IDS,
     _IS_FOLDER,
-    Prop("ParentId", lambda r, f: ',"ParentId":"' + name_guid(r.server.server_id + ":root") + '"'),
+    Prop(
+        "ParentId",
+        lambda r, f: (
+            ',"ParentId":"' + r.server.catalog.item_id(name_guid(r.server.server_id + ":root")) + '"'
+        ),
+    ),
     always(',"Type":"CollectionFolder"'),
     _NO_PEOPLE,
     NO_STUDIOS,
@@ -317,7 +310,7 @@ def _season_items(r: Renderer, lib_index: int, seasons: Iterable[Season]) -> Ite
             counts = _season_counts(library, show)
         listed, present = counts[season.ordinal]
         assert sf is not None
-        yield SeasonItem(show, season, sf, listed, present)
+        yield SeasonItem(show, season, sf, listed, present, library.credits.season_art(show, season))
 
 
 def _season_counts(library: Library, show: Show) -> list[tuple[int, int]]:

@@ -50,6 +50,16 @@ def hex_id(seed: int, kind: int, n: int) -> str:
     return f"{mix(seed, kind, n):016x}{mix(seed, kind + 1000, n):016x}"
 
 
+#: hex digits of an item id that make its Emby number (52 bits: a JSON-safe integer)
+NUMBER_HEX: Final = 13
+
+
+def emby_number(hex_id: str) -> str:
+    """An item's Emby id: a number (emby-kodi does ``int(ItemId)``), made of the first
+    bits of its 32-hex id so that both name the same item."""
+    return str(int(hex_id[:NUMBER_HEX], 16))
+
+
 def normalize_guid(text: str) -> str | None:
     """A GUID in any form ASP.NET binds ("N", "D", braces), as 32 lower-case hex digits."""
     try:

@@ -23,7 +23,7 @@ from importer.emulator.jellyfin.query import ItemsQuery
 from importer.emulator.jellyfin.responses import NotFound, json_response, not_found
 from importer.emulator.jellyfin.users import request_user
 from importer.emulator.library import Episode, View
-from importer.emulator.server import charge, listed
+from importer.emulator.server import charge, charge_people, listed
 
 if TYPE_CHECKING:
     from importer.emulator.jellyfin.server import JellyfinServer
@@ -146,7 +146,11 @@ def _page(
 
 
 def _charge_people(server: JellyfinServer, request: web.Request, r: Renderer) -> None:
-    # Fields=People costs people_cost_factor times the item cost (listed() charges 1x).
+    # Fields=People costs people_cost_factor times the item cost (listed() charges 1x), and
+    # people_cost_s per item on top: GetPeople ran once per item on 10.10 and 10.11.
     if r.people_items:
-        extra = r.people_items * server.controls.item_cost_us * max(server.controls.people_cost_factor - 1, 0)
+        controls = server.controls
+        extra = r.people_items * controls.item_cost_us * max(controls.people_cost_factor - 1, 0)
         charge(request, extra)
+        if controls.people_cost_s:
+            charge_people(request, r.people_items * controls.people_cost_s * 1e6)

@@ -1,15 +1,12 @@
 """BaseItemDto properties that more than one item kind writes the same way: the fixed ones
-(empty lists, ``"ChannelId":null``), UserData, ExternalUrls, ProviderIds, People, and the
-generated names and genres behind them."""
+(empty lists, ``"ChannelId":null``), UserData, ExternalUrls, ProviderIds and SortName.
+People, genres and studios are ``people``'s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 from importer.emulator.jellyfin.dto import NULL_GUIDS, Prop
-from importer.emulator.jellyfin.ids import name_guid
-from importer.emulator.library import Episode, Show, mix
 
 CAN_DELETE: Final[Prop[object]] = Prop("CanDelete", ',"CanDelete":false')
 CHANNEL: Final[Prop[object]] = Prop(NULL_GUIDS, ',"ChannelId":null')
@@ -19,10 +16,6 @@ TRAILERS: Final[Prop[object]] = Prop("RemoteTrailers", ',"RemoteTrailers":[]')
 NO_STUDIOS: Final[Prop[object]] = Prop("Studios", ',"Studios":[]')
 NO_GENRE_ITEMS: Final[Prop[object]] = Prop("Genres", ',"GenreItems":[]')
 TAGS: Final[Prop[object]] = Prop("Tags", ',"Tags":[]')
-
-GENRES: Final = ("Drama", "Comedy", "Crime", "Documentary", "Science Fiction", "Animation", "Mystery")
-FIRST_NAMES: Final = ("Ana", "Bruno", "Chloé", "Dmitri", "Eun-ji", "Farid", "Grace", "Hiro", "Ines", "Jonas")
-_LAST_NAMES: Final = ("Okafor", "Lindqvist", "Moreau", "Nakamura", "O'Brien", "Petrov", "Quinn", "Rossi")
 
 
 def user_data(key: str, item_id: str, unplayed: int | None = None) -> str:
@@ -70,31 +63,3 @@ def sort_name(title: str) -> str:
         if low.startswith(article):
             return low[len(article) :]
     return low
-
-
-def _person_name(h: int) -> str:
-    return f"{FIRST_NAMES[h % len(FIRST_NAMES)]} {_LAST_NAMES[(h >> 5) % len(_LAST_NAMES)]}"
-
-
-def series_people(show: Show, escape: Callable[[str], str]) -> str:
-    """Three actors with their roles."""
-    people = []
-    for k in range(3):
-        h = mix(show.seed, 70, k)
-        name = _person_name(h)
-        role = escape(FIRST_NAMES[(h >> 20) % len(FIRST_NAMES)])
-        person_id = name_guid("person:" + name)
-        people.append(f'{{"Name":{escape(name)},"Id":"{person_id}","Role":{role},"Type":"Actor"}}')
-    return f',"People":[{",".join(people)}]'
-
-
-def episode_people(ep: Episode, escape: Callable[[str], str]) -> str:
-    """A director and a writer."""
-    h = mix(ep.added_at, ep.ordinal, 99)
-    director = _person_name(h)
-    writer = _person_name(h >> 16)
-    return (
-        f',"People":[{{"Name":{escape(director)},"Id":"{name_guid("person:" + director)}",'
-        f'"Type":"Director"}},{{"Name":{escape(writer)},"Id":"{name_guid("person:" + writer)}",'
-        f'"Type":"Writer"}}]'
-    )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from importer.emulator.jellyfin.catalog import EPISODE, SEASON, SERIES, Folder, Ref
-from importer.emulator.jellyfin.ids import normalize_guid
 from importer.emulator.jellyfin.params import QueryParams
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ class ItemsQuery:
         recursive = q.flag("Recursive")
         if recursive is None:
             recursive = server.default_recursive() and bool(types)
-        ids_list = [i for i in q.csv("Ids") if normalize_guid(i) is not None]
+        ids_list = [i for i in q.csv("Ids") if server.catalog.parse_id(i) is not None]
         ids = tuple(ids_list) if "Ids" in q and q.csv("Ids") else None
         start = max(q.int("StartIndex") or 0, 0)
         limit = q.int("Limit")

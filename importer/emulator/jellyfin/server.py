@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from importer.emulator.jellyfin import items, libraries, system, users
+from importer.emulator.jellyfin import items, libraries, people, system, users
 from importer.emulator.jellyfin.auth import emby_token, jellyfin_token
 from importer.emulator.jellyfin.catalog import Catalog, Folder
 from importer.emulator.jellyfin.frags import ShowFragsCache
-from importer.emulator.jellyfin.ids import hex_id
+from importer.emulator.jellyfin.ids import emby_number, hex_id, normalize_guid
 from importer.emulator.jellyfin.listing import Lister
 from importer.emulator.jellyfin.params import BadRequest, QueryParams
 from importer.emulator.jellyfin.responses import NotFound, json_response, not_found, problem
@@ -53,6 +53,8 @@ class JellyfinServer(EmulatedServer):
     #: Emby writes no StartIndex in a query result, and no ``ChannelId: null``.
     query_start_index: ClassVar[bool] = True
     null_guids: ClassVar[bool] = True
+    #: Emby's shapes of ids: numeric item and person ids, integer studio and genre ids
+    numeric_ids: bool = False
 
     ROUTES: ClassVar[tuple[Route, ...]] = (
         Route("/System/Info/Public", system.get_public_info, "/System/Info/Public"),
@@ -79,14 +81,32 @@ class JellyfinServer(EmulatedServer):
         self.user_id: str = hex_id(self.seed, 9, 0)
         self.user_name: str = "emulator"
         self.server_name: str = f"importer-emulator-{self.kind}"
-        self.catalog: Catalog = Catalog(self.server_id, self.libraries)
+        self.catalog: Catalog = Catalog(
+            self.server_id, self.libraries, emby_number if self.numeric_ids else None
+        )
         self.folders: list[Folder] = self.catalog.folders
         self.lister: Lister = Lister(self.catalog)
         #: Strings as this server writes them; titles repeat across a show's items.
         self.escape: Callable[[str], str] = functools.lru_cache(maxsize=1 << 16)(self.encode_string)
-        self.frags: ShowFragsCache = ShowFragsCache(self.catalog.libraries, self.escape)
+        self.frags: ShowFragsCache = ShowFragsCache(self.catalog.libraries, self.escape, self.catalog.item_id)
         self.sid_json: str = f',"ServerId":"{self.server_id}"'
         self._compiled = [(route, route.regex()) for route in self.ROUTES]
+        self._people: dict[str, tuple[int, int]] | None = None  # person id -> (library, place)
+
+    def person(self, person_id: str) -> tuple[int, int] | None:
+        """(library, place in its people pool) of a person's id, or None when the id is not a
+        person's (a test asserts that no ``GET /Items/{personId}`` was made)."""
+        if self._people is None:
+            self._people = {
+                people.person_id(self, lib_index, n): (lib_index, n)
+                for lib_index, lib in enumerate(self.catalog.libraries)
+                for n in range(lib.credits.size)
+            }
+        key = person_id.strip() if self.numeric_ids else normalize_guid(person_id)
+        return None if key is None else self._people.get(key)
+
+    def is_person_id(self, item_id: str) -> bool:
+        return self.person(item_id) is not None
 
     def library_changed(self) -> None:
         super().library_changed()
@@ -190,6 +210,13 @@ class EmbyServer(JellyfinServer):
     query_start_index: ClassVar[bool] = False
     null_guids: ClassVar[bool] = False
     emby_version: ClassVar[str] = "4.8.10.0"
+
+    def __init__(self, *args: Any, numeric_ids: bool = False, **kwargs: Any) -> None:
+        """``numeric_ids``: Emby's own id shapes (research A3): item and person ids are
+        numbers in strings, ``Studios`` and ``GenreItems`` ids integers. Off by default:
+        the GUIDs of Jellyfin, which older tests of this emulator expect."""
+        self.numeric_ids = numeric_ids
+        super().__init__(*args, **kwargs)
 
     def version_string(self) -> str:
         return self.emby_version

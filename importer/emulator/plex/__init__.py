@@ -11,7 +11,10 @@ and quirks recorded from real servers (``shared/research/server-apis.md``, "PLEX
   and ``/library/sections/{id}/all`` without a size is a 400;
 - episodes of shows with hidden seasons carry no ``parentRatingKey``/``parentKey``;
 - legacy-agent items have a ``com.plexapp.agents.*`` guid and never a ``Guid[]``;
-- a double episode is two items that share one Media and Part.
+- a double episode is two items that share one Media and Part;
+- listings cut tags short (3 ``Role``, 2 ``Genre``, 1 ``Director``, 2 ``Writer``, each
+  ``{tag}`` only); ``/library/metadata/{ids}`` carries them whole (``tags``);
+- a URL longer than ``Controls.url_limit`` (4096 by default) is a 400.
 
 Pages of a million-episode library are rendered from per-season byte templates (show
 and season constants escaped once, per-episode values spliced in with ``%``): no

@@ -51,22 +51,24 @@ def episode_skeleton(fmt: Format, section_attrs: Attrs, shape: Shape) -> bytes:
     if hidden:
         t.const("skipParent", True)
     t.optional("audienceRating", "rating").optional("year")
-    t.quoted("thumb", "/library/metadata/", b"%d/thumb/%d")
-    t.const("art", "@@art@@").const("parentThumb", "@@sthumb@@").const("grandparentThumb", "@@thumb@@")
-    t.const("grandparentArt", "@@art@@").const("grandparentTheme", "@@theme@@")
+    # artwork a show or season may lack: its whole attribute is the marker's (an episode's
+    # still is its own value: most episodes have one)
+    t.optional("thumb").optional_marker("art", "artattr").optional_marker("parentThumb", "sthumbattr")
+    t.optional_marker("grandparentThumb", "thumbattr").optional_marker("grandparentArt", "gartattr")
+    t.const("grandparentTheme", "@@theme@@")
     t.optional("duration").optional("originallyAvailableAt")
     t.number("addedAt").number("updatedAt")
-    return t.build(fmt.close("Video", b"%s" * 3))  # groups: Media, Director and Writer, Guid
+    return t.build(fmt.close("Video", b"%s" * 3))  # groups: Media, tags (tags.py), Guid
 
 
 class EpisodeTemplates:
     """One show's episode templates, one per season, with everything but the episode's own
     values baked in (show and season keys, titles, guids, thumbs), escaped once."""
 
-    __slots__ = ("by_season", "ep_guids", "ep_key0", "ep_keys", "guids", "legacy", "tags")
+    __slots__ = ("by_season", "ep_guids", "ep_key0", "ep_keys", "guids", "legacy")
 
-    def __init__(self, fmt: Format, skeleton: bytes, i: ShowInfo, tags: list[bytes], guids: bool) -> None:
-        """``skeleton``: of the show's shape; ``tags``: Director and Writer variants."""
+    def __init__(self, fmt: Format, skeleton: bytes, i: ShowInfo, guids: bool) -> None:
+        """``skeleton``: of the show's shape."""
         show = i.show
         self.ep_key0 = i.ep_key0
         self.ep_keys = i.ep_keys
@@ -76,6 +78,9 @@ class EpisodeTemplates:
         def esc(v: str) -> bytes:  # a value inside quotes, in a %-template
             return fmt.inner(v).replace(b"%", b"%%")
 
+        def attr(name: str, v: str | None) -> bytes:  # a whole optional attribute, or nothing
+            return fmt.opt(name, v).replace(b"%", b"%%")
+
         values = {
             b"gkey": str(i.key).encode(),
             b"legacy": esc(i.legacy_base),
@@ -83,8 +88,9 @@ class EpisodeTemplates:
             b"gguid": esc(i.guid),
             b"gtitle": esc(show.title),
             b"crating": esc(show.content_rating or ""),
-            b"art": esc(i.art),
-            b"thumb": esc(i.thumb),
+            b"artattr": attr("art", i.art),
+            b"thumbattr": attr("grandparentThumb", i.thumb),
+            b"gartattr": attr("grandparentArt", i.art),
             b"theme": esc(i.theme),
         }
         self.by_season: dict[int, bytes] = {}  # by season number
@@ -93,9 +99,8 @@ class EpisodeTemplates:
             values[b"snum"] = str(season.season_number).encode()
             values[b"sguid"] = esc(i.season_guid(season))
             values[b"stitle"] = esc(season.title)
-            values[b"sthumb"] = esc(i.season_thumb(season))
+            values[b"sthumbattr"] = attr("parentThumb", i.season_thumb(season))
             self.by_season[season.season_number] = _MARKER.sub(lambda m: values.get(m[1], m[0]), skeleton)
-        self.tags = tags
         self.guids = guids and not show.legacy_agent  # legacy agents have no Guid[]
 
 

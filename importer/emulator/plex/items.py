@@ -3,40 +3,22 @@ elements; episodes, the bulk of every large listing, from per-season templates."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from importer.emulator.library import Episode, ExternalIds, Season, Show, mix
 from importer.emulator.plex.episodes import EpisodeTemplates, Shape, episode_skeleton, guid_templates
-from importer.emulator.plex.formats import Format, Group, Scalar
+from importer.emulator.plex.formats import Format, Scalar
 from importer.emulator.plex.media import MediaRenderer
 from importer.emulator.plex.memo import Lru, Memo
 from importer.emulator.plex.query import Options
 from importer.emulator.plex.sections import Section
-
-_GENRES = ("Drama", "Comedy", "Action", "Science Fiction", "Mystery", "Documentary", "Animation", "Crime")
-_PEOPLE = (
-    "Ada Brennan",
-    "Marco D'Souza",
-    "Yuki Tanaka",
-    "Zoë Ferreira",
-    "Kwame Mensah",
-    "Ingrid Holm",
-    'Lee "Sparky" Park',
-    "Olga Petrova",
-    "Ravi & Sons",
-)
-
+from importer.emulator.plex.tags import Tagger
 
 Pairs = list[tuple[str, Scalar | None]]
 
 
 def _without(pairs: Pairs, excluded: frozenset[str]) -> Pairs:
     return [pair for pair in pairs if pair[0] not in excluded] if excluded else pairs
-
-
-def _pick(pool: Sequence[str], seed: int, n: int) -> list[str]:
-    start = seed % len(pool)
-    return [pool[(start + k * 3) % len(pool)] for k in range(n)]
 
 
 class Renderer:
@@ -54,7 +36,8 @@ class Renderer:
         self._skeletons: Memo[Shape, bytes] = Memo(
             lambda shape: episode_skeleton(fmt, self.section_attrs, shape)
         )
-        self._tags: Memo[tuple[str, ...], list[bytes]] = Memo(self._director_writer)
+        self.tagger = Tagger(sec.key, sec.library.credits, fmt)
+        self._thumb = fmt.opt("thumb", "/library/metadata/%d/thumb/%d")
         self._summaries: Memo[str | None, bytes] = Memo(lambda s: fmt.opt("summary", s), limit=10_000)
         self._dates: Memo[str | None, tuple[bytes, bytes]] = Memo(self._date_parts, limit=50_000)
         self._duration = fmt.opt("duration", 0).replace(b"0", b"%d")
@@ -69,7 +52,10 @@ class Renderer:
     # ----------------------------------------------------------------- shows
     def show(self, show: Show, opts: Options) -> bytes:
         fmt, i = self.fmt, self.sec.info(show.index)
-        rating = round(5.0 + mix(show.seed, 84) % 41 / 10, 1)
+        meta = i.credits.show(show)
+        # legacy agents rate with rating alone; new ones add the audience's (the fixtures)
+        audience = None if show.legacy_agent else meta.audience_rating
+        critic = meta.critic_rating
         year = show.year
         pairs: list[tuple[str, Scalar | None]] = [
             ("ratingKey", str(i.key)),
@@ -83,8 +69,8 @@ class Renderer:
             ("contentRating", show.content_rating),
             ("summary", show.summary if opts.summary else None),
             ("index", 1),
-            ("rating" if show.legacy_agent else "audienceRating", rating),
-            ("audienceRatingImage", None if show.legacy_agent else "themoviedb://image.rating"),
+            ("rating", critic),
+            ("audienceRating", audience),
             ("year", year),
             ("thumb", i.thumb),
             ("art", i.art),
@@ -102,14 +88,21 @@ class Renderer:
             ("skipChildren", True if show.hidden_seasons else None),
             ("addedAt", show.added_at),
             ("updatedAt", show.updated_at),
+            ("audienceRatingImage", None if audience is None else "themoviedb://image.rating"),
+            (
+                "ratingImage",
+                None
+                if critic is None or show.legacy_agent
+                else "rottentomatoes://image.rating." + ("ripe" if critic >= 6 else "rotten"),
+            ),
         ]
-        groups: list[Group] = []
-        if opts.tags:
-            groups.append(
-                ("Genre", [fmt.element("Genre", [("tag", g)]) for g in _pick(_GENRES, show.seed, 2)])
-            )
-            groups.append(("Role", [fmt.element("Role", [("tag", p)]) for p in _pick(_PEOPLE, show.seed, 3)]))
+        groups = self.tagger.show_groups(show, opts) if opts.tags else []
         guids = self.guid_group(show.ids) if opts.guids and not show.legacy_agent else b""
+        if opts.detail and guids:  # Guid comes before Rating and Role in a detail answer
+            at = next((k for k, (name, _) in enumerate(groups) if name in ("Rating", "Role")), len(groups))
+            return fmt.element(
+                "Directory", _without(pairs, opts.excluded), groups[:at], guids + fmt.groups(groups[at:])
+            )
         return fmt.element("Directory", _without(pairs, opts.excluded), groups, guids)
 
     # ----------------------------------------------------------------- seasons
@@ -133,7 +126,7 @@ class Renderer:
             ("parentIndex", 1),
             ("parentYear", show.year),
             ("thumb", i.season_thumb(season)),
-            ("art", i.art),
+            ("art", i.season_art(season)),
             ("parentThumb", i.thumb),
             ("parentTheme", i.theme),
             ("leafCount", i.season_counts[season.ordinal]),
@@ -170,7 +163,6 @@ class Renderer:
         guids = False
         ep_keys: list[int] | None = None
         ep_guids: list[bytes] = []
-        tags = [b""]
         texts, summaries, dates = self.fmt.texts, self._summaries, self._dates
         duration_tpl = self._duration
         media = self._media.render
@@ -178,6 +170,12 @@ class Renderer:
         ratings = self._ratings
         templates = self._templates
         with_summary, with_media = opts.summary, opts.media
+        episode_tags = self.tagger.episode_tags if opts.wants("Director") or opts.wants("Writer") else None
+        if opts.detail and opts.wants("Role"):
+            episode_tags = self.tagger.episode_tags
+        # the still: most episodes have one (credits.py); excluded, it costs nothing
+        stills = None if "thumb" in opts.excluded else self.sec.library.credits.has_still
+        thumb_tpl = self._thumb
         for ep in episodes:
             (
                 show_index,
@@ -200,7 +198,6 @@ class Renderer:
                 t = templates[current, opts]
                 by_season = t.by_season
                 ep_key0, legacy, guids = t.ep_key0, t.legacy, t.guids
-                tags = t.tags
                 ep_keys = t.ep_keys
                 ep_guids = t.ep_guids or []
             if ep_keys is None:
@@ -221,14 +218,13 @@ class Renderer:
                     number,
                     ratings[(rk * 40503) % 41][legacy],
                     year,
-                    rk,
-                    updated,
+                    thumb_tpl % (rk, updated) if stills is not None and stills(ep) else b"",
                     b"" if duration is None else duration_tpl % duration,
                     day,
                     added,
                     updated,
                     media(ep.files) if with_media else b"",
-                    tags[ordinal % 3],
+                    b"" if episode_tags is None else episode_tags(ep, opts),
                     guid_group(ids) if guids else b"",
                 )
             )
@@ -246,17 +242,7 @@ class Renderer:
             show.edit is not None,
             opts.excluded,
         ]
-        tags = self._tags[tuple(_pick(_PEOPLE, show.seed ^ 0x5EED, 4))] if opts.tags else [b"", b"", b""]
-        return EpisodeTemplates(self.fmt, skeleton, i, tags, opts.guids)
-
-    def _director_writer(self, people: tuple[str, ...]) -> list[bytes]:
-        """Director and Writer groups (three variants, picked by episode)."""
-        fmt = self.fmt
-        return [
-            fmt.group("Director", [fmt.element("Director", [("tag", people[k])])])
-            + fmt.group("Writer", [fmt.element("Writer", [("tag", people[k + 1])])])
-            for k in range(3)
-        ]
+        return EpisodeTemplates(self.fmt, skeleton, i, opts.guids)
 
     def _date_parts(self, air_date: str | None) -> tuple[bytes, bytes]:
         """(year, originallyAvailableAt) parts of an air date."""

@@ -174,7 +174,7 @@ EXCLUDABLE = frozenset(
     {
         "key", "parentKey", "grandparentKey", "guid", "parentGuid", "grandparentGuid",
         "title", "parentTitle", "grandparentTitle", "titleSort", "studio", "parentStudio",
-        "contentRating", "summary", "rating", "audienceRating", "audienceRatingImage",
+        "contentRating", "summary", "rating", "audienceRating", "audienceRatingImage", "ratingImage",
         "year", "parentYear", "thumb", "art", "banner", "theme", "parentThumb", "parentTheme",
         "grandparentThumb", "grandparentArt", "grandparentTheme", "duration",
         "originallyAvailableAt", "viewedLeafCount", "childCount", "leafCount", "addedAt", "updatedAt",
@@ -182,30 +182,42 @@ EXCLUDABLE = frozenset(
 )  # fmt: skip
 
 
+#: the tag groups of an item, each left out when ``excludeElements`` names it
+TAG_ELEMENTS: Final = frozenset({"Genre", "Role", "Director", "Writer", "Producer", "Rating"})
+
+
 class Options(NamedTuple):
     """What a request asked to include."""
 
     guids: bool = False  # includeGuids=1
-    detail: bool = False  # a /library/metadata fetch: items carry their section
+    detail: bool = False  # a /library/metadata fetch: items carry their section, tags in full
     media: bool = True  # excludeElements=Media leaves it out
-    tags: bool = True  # excludeElements=Genre,Role,Director,Writer leaves those out
+    tags: bool = True  # False: no tag group at all (whatever ``elements`` says)
     #: excludeFields: attributes of the items left out (never ratingKey, type or the like)
     excluded: frozenset[str] = frozenset()
+    #: excludeElements: the tag groups (TAG_ELEMENTS) left out, each on its own
+    elements: frozenset[str] = frozenset()
 
     @property
     def summary(self) -> bool:
         return "summary" not in self.excluded
 
+    def wants(self, element: str) -> bool:
+        """Whether the tag group ``element`` (Genre, Role, ...) is rendered."""
+        return self.tags and element not in self.elements
+
 
 def parse_options(request: web.Request, detail: bool = False) -> Options:
     q = request.query
     excluded = {e.strip() for e in q.get("excludeElements", "").split(",")}
+    elements = frozenset(excluded & TAG_ELEMENTS)
     return Options(
         guids=q.get("includeGuids") == "1",
         detail=detail,
         media="Media" not in excluded,
-        tags=not excluded & {"Genre", "Role", "Director", "Writer"},
+        tags=elements != TAG_ELEMENTS,
         excluded=frozenset(f.strip() for f in q.get("excludeFields", "").split(",")) & EXCLUDABLE,
+        elements=elements,
     )
 
 

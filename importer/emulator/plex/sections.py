@@ -100,6 +100,7 @@ class ShowInfo:
     __slots__ = (
         "art",
         "banner",
+        "credits",
         "ep_guids",
         "ep_key0",
         "ep_keys",
@@ -130,11 +131,16 @@ class ShowInfo:
         if show.edit is not None:
             self.ep_keys = [sec.key_offset + i.plex_key for i in show.edit.idents]
             self.ep_guids = [episode_guid(*i.guid).encode() for i in show.edit.idents]
-        ts = show.updated_at
-        self.thumb = f"/library/metadata/{self.key}/thumb/{ts}"
-        self.art = f"/library/metadata/{self.key}/art/{ts}"
-        self.banner = f"/library/metadata/{self.key}/banner/{ts}"
-        self.theme = f"/library/metadata/{self.key}/theme/{ts}"
+        # Artwork paths end in the item's updatedAt (a new one with every change); a show
+        # without a poster, backdrop or banner has no such attribute (credits.py says which).
+        self.credits = lib.credits
+        art = self.credits.show_art(show)
+        ts = art.stamp
+        base = f"/library/metadata/{self.key}"
+        self.thumb: str | None = f"{base}/thumb/{ts}" if art.primary else None
+        self.art: str | None = f"{base}/art/{ts}" if art.backdrops else None
+        self.banner: str | None = f"{base}/banner/{ts}" if art.banner else None
+        self.theme = f"{base}/theme/{ts}"
         # Plex counts what it lists: virtual (missing) slots are not there.
         flags = slot_flags(show, lib.spec.shape)
         counts, at = [], 0
@@ -162,5 +168,14 @@ class ShowInfo:
             return f"{self.legacy_base}/{season.season_number}?lang=en"
         return f"plex://season/{self.season_prefix}{season.ordinal:08x}"
 
-    def season_thumb(self, season: Season) -> str:
-        return f"/library/metadata/{self.season_keys[season.ordinal]}/thumb/{season.updated_at}"
+    def season_thumb(self, season: Season) -> str | None:
+        """The season's poster, or else its show's (as Plex falls back), or none."""
+        if self.credits.season_art(self.show, season).primary:
+            return f"/library/metadata/{self.season_keys[season.ordinal]}/thumb/{season.updated_at}"
+        return self.thumb
+
+    def season_art(self, season: Season) -> str | None:
+        """The season's own backdrop, or else its show's (the recorded seasons inherit it)."""
+        if self.credits.season_art(self.show, season).backdrops:
+            return f"/library/metadata/{self.season_keys[season.ordinal]}/art/{season.updated_at}"
+        return self.art

@@ -53,6 +53,9 @@ class PlexServer(EmulatedServer):
 
     kind = "plex"
     public_paths: ClassVar[frozenset[str]] = frozenset({"/identity"})
+    #: thousands of ratingKeys in one URL got a 400 (Kometa #2284); where exactly PMS or a
+    #: proxy gives up is not known: 4096 by default, ``Controls.url_limit`` to change it
+    default_url_limit: ClassVar[int] = 4096
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # EmulatedServer's arguments
         super().__init__(*args, **kwargs)
@@ -89,6 +92,9 @@ class PlexServer(EmulatedServer):
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
         # As recorded (watchstate fixture sections_get_401): HTML, whatever was asked for.
         return self._plain(401, _HTML_401, "text/html")
+
+    def url_too_long(self, request: web.Request) -> web.StreamResponse:
+        return self._plain(400, _HTML_400, "text/html")
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         get = router.add_get

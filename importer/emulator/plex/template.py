@@ -46,6 +46,13 @@ class Template:
         """A number that ``@@key@@`` stands for until a later substitution."""
         return self._mandatory(name, b"@@%s@@" % key.encode())
 
+    def optional_marker(self, name: str, key: str) -> Template:
+        """An optional attribute whose whole pre-rendered ``Format.opt`` part (possibly
+        empty) ``@@key@@`` stands for until a later substitution."""
+        if name not in self.excluded:
+            self._parts.append((False, b"@@%s@@" % key.encode()))
+        return self
+
     def optional(self, *names: str) -> Template:
         """A placeholder for a pre-rendered ``Format.opt`` part (possibly empty) of one
         of ``names``."""
