@@ -97,6 +97,7 @@ class PageRows(Message):
     rows: list[Row]
     ids: list[int]  # empty: no lookup was made (the stream held no rows), all 0
     files: list[Row]  # the media files of the episodes in ``rows``
+    images: list[Row]  # the images of the shows or seasons in ``rows``
     unchanged: list[int]  # local ids of listed items whose stored etag matches: no write
     #: this message writes every item of [offset, offset + count): its range counts as
     #: committed (not so for an ids page whose changed items are fetched by id)

@@ -12,7 +12,8 @@ from typing import Any
 
 SHOW_COLUMNS = (
     "source_id", "guid", "title", "sort_title", "year", "summary",
-    "imdb_id", "tmdb_id", "tvdb_id", "added_at", "updated_at", "etag",
+    "imdb_id", "tmdb_id", "tvdb_id", "added_at", "updated_at",
+    "content_rating", "studio", "critic_rating", "audience_rating", "etag",
 )  # fmt: skip
 SEASON_COLUMNS = ("source_id", "show_source_id", "season_number", "title", "etag")
 EPISODE_COLUMNS = (
@@ -25,6 +26,10 @@ MEDIA_FILE_COLUMNS = (
     "episode_source_id", "source_id", "media_index", "part_index", "path", "size_bytes",
     "container", "video_codec", "audio_codec", "width", "height", "duration_ms",
 )  # fmt: skip
+
+#: the images of shows and seasons that their listings carry; the first column names the
+#: item by its source_id, the writer turns it into item_id (the ``images`` table)
+IMAGE_COLUMNS = ("item_source_id", "kind", "path", "tag")
 
 Row = tuple[Any, ...]
 

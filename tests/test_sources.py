@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ground_truth import expected
 from reference_data import REFERENCE
 
 from importer.emulator.jellyfin import EmbyServer, JellyfinServer, jf_etag
@@ -411,6 +412,12 @@ def test_plex_shows_and_seasons() -> None:
             "leafCount": 201,
             "addedAt": 10,
             "updatedAt": 20,
+            "contentRating": "TV-14",
+            "studio": "NBC",
+            "rating": 8.5,
+            "audienceRating": 9.0,
+            "thumb": "/library/metadata/3/thumb/1700000000",
+            "art": "/library/metadata/3/art/1700000001?X-Plex-Token=secret",
             "Guid": [{"id": "imdb://tt0386676"}, {"id": "tmdb://2316"}, {"id": "tvdb://73244"}],
         },
         {
@@ -427,10 +434,30 @@ def test_plex_shows_and_seasons() -> None:
     assert (a["title"], a["sort_title"], a["year"], a["imdb_id"], a["tmdb_id"], a["tvdb_id"]) == (
         "The Office", "Office", 2005, "tt0386676", "2316", "73244",
     )  # fmt: skip
+    assert (a["content_rating"], a["studio"], a["critic_rating"], a["audience_rating"]) == (
+        "TV-14",
+        "NBC",
+        8.5,
+        9.0,
+    )
+    # the artwork as served, tagged by its trailing number, never with a token
+    assert page.images == [
+        ("3", "poster", "/library/metadata/3/thumb/1700000000", "1700000000"),
+        ("3", "backdrop", "/library/metadata/3/art/1700000001", "1700000001"),
+    ]
     # legacy agent: no Guid[]; the show guid names the TVDB id; no titleSort means the title
     assert (b["sort_title"], b["imdb_id"], b["tmdb_id"], b["tvdb_id"]) == ("The 100", None, None, "268592")
-    seasons = [{"ratingKey": "4", "type": "season", "parentRatingKey": 3, "index": 0, "title": "Specials"}]
+    assert b["content_rating"] is b["critic_rating"] is None
+    # a new poster alone changes the etag: the show and its images are written again
+    shows[0]["thumb"] = "/library/metadata/3/thumb/1700000099"
+    again = decode_page("plex", "shows", plex_page(shows, offset=0, totalSize=2), "2")
+    assert again.rows[0][-1] != page.rows[0][-1] and again.rows[1][-1] == page.rows[1][-1]
+    # a season repeats its show's art: not an image of its own
+    seasons = [{"ratingKey": "4", "type": "season", "parentRatingKey": 3, "index": 0, "title": "Specials",
+                "thumb": "/library/metadata/4/thumb/17",
+                "art": "/library/metadata/3/art/1700000001"}]  # fmt: skip
     page = decode_page("plex", "seasons", plex_page(seasons), "2")
+    assert page.images == [("4", "poster", "/library/metadata/4/thumb/17", "17")]
     row = as_dict(SEASON_COLUMNS, page.rows[0])
     assert (row["source_id"], row["show_source_id"], row["season_number"], row["title"]) == (
         "4",
@@ -617,8 +644,21 @@ def test_jellyfin_series_and_seasons() -> None:
         "DateCreated": "2020-01-02T00:00:00Z",
         "Etag": "x",
         "ProviderIds": {"Imdb": "tt0386676", "Tvdb": ""},
+        "OfficialRating": "TV-14",
+        "CriticRating": 85,
+        "CommunityRating": 8.1,
+        "Studios": [{"Name": "NBC", "Id": "ab12"}, {"Name": "Universal", "Id": "cd34"}],
+        "ImageTags": {"Primary": "p1", "Logo": "l1", "Art": "a1"},
+        "BackdropImageTags": ["b0", "b1"],
     }
     page = decode_page("jellyfin", "shows", jf_page([series]), "lib")
+    # Art is no kind of ours; each backdrop is its own row, numbered as Jellyfin numbers them
+    assert sorted(page.images) == [
+        ("s1", "backdrop", "/Items/s1/Images/Backdrop/0", "b0"),
+        ("s1", "backdrop", "/Items/s1/Images/Backdrop/1", "b1"),
+        ("s1", "logo", "/Items/s1/Images/Logo/0", "l1"),
+        ("s1", "poster", "/Items/s1/Images/Primary/0", "p1"),
+    ]
     row = as_dict(SHOW_COLUMNS, page.rows[0])
     assert row == {
         "source_id": "s1",
@@ -632,6 +672,10 @@ def test_jellyfin_series_and_seasons() -> None:
         "tvdb_id": None,
         "added_at": 1577923200,
         "updated_at": None,
+        "content_rating": "TV-14",
+        "studio": "NBC",
+        "critic_rating": 8.5,
+        "audience_rating": 8.1,
         "etag": "x",
     }
     seasons = [
@@ -770,7 +814,7 @@ async def list_stream(
             assert page.total is not None
             merged.total = page.total
         assert page.count <= page_size and (page.count == page_size or offset + page.count == merged.total)
-        for name in ("ids", "rows", "files"):
+        for name in ("ids", "rows", "files", "images"):
             getattr(merged, name).extend(getattr(page, name))
         merged.count += page.count
         merged.leaf_total += page.leaf_total
@@ -783,6 +827,25 @@ async def list_stream(
 
 def by_source_id(rows: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
     return {row[0]: row for row in rows}
+
+
+RATINGS = ("content_rating", "studio", "critic_rating", "audience_rating")
+
+
+def assert_listed_art_and_ratings(server: EmulatedServer, shows: DecodedPage, seasons: DecodedPage) -> None:
+    """The shows' ratings and the images of shows and seasons, as the listings carry them,
+    equal the ground truth (which hydrate completes: it has nothing more of these)."""
+    truth = expected(server)[0]
+    for sid, row in by_source_id(shows.rows).items():
+        got = as_dict(SHOW_COLUMNS, row)
+        assert {k: got[k] for k in RATINGS} == {k: truth.shows[sid][k] for k in RATINGS}, sid
+    listed: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+    for item_type, page in (("show", shows), ("season", seasons)):
+        for sid, kind, path, tag in page.images:
+            listed.setdefault((item_type, sid), set()).add((kind, path, tag))
+    want = {key: images for key, images in truth.images.items() if key[0] in ("show", "season")}
+    assert listed == want
+    assert sum(len(v) for v in listed.values()) > len(shows.rows)  # posters, backdrops and more
 
 
 def legacy_ids(show: Show) -> tuple[str | None, str | None, str | None]:
@@ -836,6 +899,7 @@ async def test_plex_streams_match_the_library(featured: Library, page_size: int)
         assert (row["imdb_id"], row["tmdb_id"], row["tvdb_id"]) == ids
         assert (row["added_at"], row["updated_at"]) == (show.added_at, show.updated_at)
         assert row["etag"]
+    assert_listed_art_and_ratings(server, shows, seasons)
 
     # seasons
     season_rows = by_source_id(seasons.rows)
@@ -960,8 +1024,10 @@ async def test_jellyfin_and_emby_streams_match_the_library(
             "tvdb_id": show.ids.tvdb,
             "added_at": show.added_at,
             "updated_at": None,
+            **{k: row[k] for k in RATINGS},  # below
             "etag": jf_etag(show.updated_at),
         }
+    assert_listed_art_and_ratings(server, shows, seasons)
 
     season_rows = by_source_id(seasons.rows)
     assert len(season_rows) == seasons.total == featured.season_total()

@@ -38,7 +38,7 @@ ITEM_TABLES = ("shows", "seasons", "episodes", "media_files")
 
 def show(sid: str, etag: str | None = "s1", title: str = "Show") -> Row:
     return (sid, f"plex://show/{sid}", title, f"{title}, The", 2011, "A summary.", "tt0944947",
-            "1399", "121361", 1_600_000_000, 1_600_000_100, etag)  # fmt: skip
+            "1399", "121361", 1_600_000_000, 1_600_000_100, "TV-MA", "HBO", 9.1, 8.7, etag)  # fmt: skip
 
 
 def season(sid: str, show_sid: str, number: int | None, etag: str | None = "se1") -> Row:
@@ -168,7 +168,7 @@ def test_new_file_gets_schema_and_pragmas(db: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
     assert {"servers", "libraries", "shows", "seasons", "episodes", "media_files", "runs"} <= tables
     episode_columns = [r[1] for r in conn.execute("PRAGMA table_info(episodes)")]
-    assert episode_columns == ["id", "library_id", "show_id", "season_id", *EPISODE_COLUMNS]
+    assert episode_columns == ["id", "library_id", "show_id", "season_id", *EPISODE_COLUMNS, *HYDRATION]
     file_columns = [r[1] for r in conn.execute("PRAGMA table_info(media_files)")]
     assert file_columns == ["id", "episode_id", *MEDIA_FILE_COLUMNS[1:]]
     # the secondary indexes wait for the end of the first bulk load
@@ -225,22 +225,64 @@ def test_migration_steps_run_in_order_and_atomically(db: Path) -> None:
     conn.close()
 
 
-def test_a_version_1_file_is_upgraded_to_the_schema_of_a_new_one(tmp_path: Path) -> None:
-    def shape(conn: apsw.Connection) -> dict[str, list[tuple[Any, ...]]]:
-        tables = [
-            r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY 1")
-        ]
-        return {t: conn.execute(f"PRAGMA table_info({t})").fetchall() for t in tables}
+HYDRATION = ("hydrated_at", "hydrated_etag")
 
+
+def _shape(conn: apsw.Connection) -> dict[str, Any]:
+    """Every table's columns, and the SQL of every index and trigger."""
+    names = conn.execute("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name").fetchall()
+    shape: dict[str, Any] = {n: sql for kind, n, sql in names if kind != "table"}
+    shape.update(
+        {n: conn.execute(f"PRAGMA table_info({n})").fetchall() for kind, n, _ in names if kind == "table"}
+    )
+    return shape
+
+
+def _as_version_2(conn: apsw.Connection) -> None:
+    """Turn a new file back into version 2 as it shipped: no people, credits, genres or
+    images, no ratings or hydration marks."""
+    for trigger in ("shows_metadata_gone", "seasons_metadata_gone", "episodes_metadata_gone"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    for table in ("credits", "item_genres", "images", "genres", "people"):
+        conn.execute(f"DROP TABLE {table}")
+    for table, columns in migrations._HYDRATION_COLUMNS.items():
+        for column in columns:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}")
+    conn.pragma("user_version", 2)
+
+
+def test_a_version_1_file_is_upgraded_to_the_schema_of_a_new_one(tmp_path: Path) -> None:
     fresh = connect(tmp_path / "new.db")
     old = connect(tmp_path / "old.db")
-    # version 1 as it shipped: runs had no watermark column
+    _as_version_2(old)
+    # version 1 as it shipped: runs had no watermark column either
     old.execute("ALTER TABLE runs DROP COLUMN watermark")
     old.pragma("user_version", 1)
     old.close()
     upgraded = connect(tmp_path / "old.db")
     assert upgraded.pragma("user_version") == SCHEMA_VERSION
-    assert shape(upgraded) == shape(fresh)
+    assert _shape(upgraded) == _shape(fresh)
+
+
+def test_a_version_2_file_keeps_its_rows_and_gets_the_metadata_tables(tmp_path: Path) -> None:
+    old = connect(tmp_path / "old.db")
+    _as_version_2(old)
+    old.execute("INSERT INTO servers (id, kind, machine_id) VALUES (1, 'plex', 'm')")
+    old.execute("INSERT INTO libraries (id, server_id, source_id) VALUES (1, 1, '2')")
+    old.execute("INSERT INTO shows (id, library_id, source_id, title, etag) VALUES (7, 1, '70', 'Show', 'e')")
+    old.close()
+    upgraded = connect(tmp_path / "old.db")
+    assert upgraded.pragma("user_version") == SCHEMA_VERSION
+    assert _shape(upgraded) == _shape(connect(tmp_path / "new.db"))
+    row = upgraded.execute("SELECT title, etag, critic_rating, hydrated_etag FROM shows WHERE id = 7").get
+    # its etag cleared: the next full run writes it again, with its ratings and images
+    assert row == ("Show", None, None, None)
+    # the triggers work on the upgraded file: a deleted show takes its metadata with it
+    upgraded.execute("INSERT INTO people (id, server_id, source_id, name) VALUES (1, 1, 'p', 'P')")
+    upgraded.execute("INSERT INTO credits VALUES (1, 'show', 7, 'actor', 'R', 0)")
+    upgraded.execute("INSERT INTO images VALUES ('show', 7, 'poster', '/p', '1')")
+    upgraded.execute("DELETE FROM shows WHERE id = 7")
+    assert upgraded.execute("SELECT (SELECT count(*) FROM credits) + (SELECT count(*) FROM images)").get == 0
 
 
 def test_late_index_section_is_only_indexes() -> None:
@@ -743,3 +785,39 @@ def test_pages_in_any_order_leave_the_last_version_of_each_item(tmp_path_factory
         ).fetchall()
         want = {(sid, f[1]) for sid, (_, fs) in expected.items() for f in fs}
         assert sorted(got_files) == sorted(want)
+
+
+# ------------------------------------------------------------------ images of shows and seasons
+def _images(writer: Writer) -> set[tuple[Any, ...]]:
+    sql = "SELECT s.source_id, i.kind, i.path, i.tag FROM images i JOIN shows s ON s.id = i.item_id"
+    return set(writer.conn.execute(sql + " WHERE i.item_type = 'show'"))
+
+
+def test_images_follow_their_show_written_changed_unchanged_and_deleted(writer: Writer, library: int) -> None:
+    poster, backdrop = ("1", "poster", "/m/1/thumb/5", "5"), ("1", "backdrop", "/m/1/art/6", "6")
+    other = ("2", "poster", "/m/2/thumb/7", "7")
+    with transaction(writer):
+        writer.write_rows(library, StreamKind.SHOWS, [show("1"), show("2")], images=[poster, backdrop, other])
+    assert _images(writer) == {poster, backdrop, other}
+    ids = dict(writer.conn.execute("SELECT source_id, id FROM shows"))
+    # show 1 changed and lost its backdrop; show 2 is on the page unchanged (same etag): the
+    # compared path writes nothing of it, and keeps its images
+    new_poster = ("1", "poster", "/m/1/thumb/9", "9")
+    with transaction(writer):
+        done = writer.write_rows(
+            library, StreamKind.SHOWS, [show("1", etag="s2"), show("2")], images=[new_poster, other]
+        )
+    assert done.counts.shows == 1
+    assert _images(writer) == {new_poster, other}
+    # the decoder's path: show 2 known to be changed, and sent without images
+    with transaction(writer):
+        writer.write_rows(library, StreamKind.SHOWS, [show("2", etag="s3")], [ids["2"]])
+    assert _images(writer) == {new_poster}
+    with transaction(writer):
+        writer.delete_rows(StreamKind.SHOWS, [ids["1"]])
+    assert writer.conn.execute("SELECT count(*) FROM images").get == 0
+
+
+def test_episode_images_are_refused_from_a_listing(writer: Writer, library: int) -> None:
+    with pytest.raises(StoreError, match="hydrate"):
+        writer.write_rows(library, StreamKind.EPISODES, [], images=[("e", "thumb", "/p", "1")])

@@ -21,7 +21,7 @@ from typing import Any
 import apsw
 import pytest
 from aiohttp import web
-from ground_truth import assert_library_equal, expected, read_library
+from ground_truth import assert_library_equal, expected, read_library, read_metadata
 from processes import children_of
 
 import importer
@@ -57,6 +57,11 @@ def check_database(server: EmulatedServer, db: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").get == "ok"
         for truth in expected(server):
             assert_library_equal(read_library(conn, truth.source_id), truth)
+            # a sync alone stores the images of shows and seasons (the listings carry
+            # them whole) and no cast, crew or genres (hydrate's part)
+            got = read_metadata(conn, truth.source_id)
+            assert got.images == {k: v for k, v in truth.images.items() if k[0] in ("show", "season")}
+            assert not got.credits and not got.genres and not got.people
     finally:
         conn.close()
 
@@ -489,3 +494,23 @@ async def test_the_workers_run_the_implementation_under_test(tmp_path: Path, imp
     else:
         assert not any(compiled.values()), f"IMPORTER_PURE_PYTHON=1, yet a worker loaded it: {compiled}"
     check_database(server, tmp_path / "lib.db")
+
+
+@pytest.mark.parametrize("kind", ["plex", "jellyfin"])
+async def test_a_version_2_database_gets_its_ratings_and_art_at_the_next_full_run(
+    tmp_path: Path, kind: str
+) -> None:
+    from test_store import _as_version_2
+
+    from importer.store import connect
+
+    server = make_server(kind, Library(FEATURED))
+    db = tmp_path / "lib.db"
+    await run_sync(server, db, kind=kind)
+    old = connect(db)
+    _as_version_2(old)  # as the last release left it: no images, no ratings
+    old.close()
+    # Jellyfin's etags are the server's: unchanged, the shows would never be written again
+    result = await run_sync(server, db, kind=kind, full=True)
+    assert result.exit_code == 0
+    check_database(server, db)

@@ -115,7 +115,7 @@ def test_an_error_crosses_as_itself_with_its_details() -> None:
 
 
 def test_each_direction_decodes_its_own_union() -> None:
-    rows = PageRows(1, 0, StreamKind.SEASONS, 0, 1, 1, 0, [("s1", "sh", 1, "S1", "e")], [], [], [], True)
+    rows = PageRows(1, 0, StreamKind.SEASONS, 0, 1, 1, 0, [("s1", "sh", 1, "S1", "e")], [], [], [], [], True)
     assert decode_to_writer(encode(rows)) == rows
     assert decode_to_writer(encode(CountListing(0, StreamKind.SHOWS))) == CountListing(0, StreamKind.SHOWS)
     written = Written(1, 10, 9, 1)
@@ -201,7 +201,13 @@ def _file(n: int) -> tuple[Any, ...]:
 
 
 def _page(page_id: int, stream: StreamKind, rows: list[Any], **fields: Any) -> PageRows:
-    values: dict[str, Any] = {"ids": [], "files": [], "unchanged": [], "complete": True} | fields
+    values: dict[str, Any] = {
+        "ids": [],
+        "files": [],
+        "images": [],
+        "unchanged": [],
+        "complete": True,
+    } | fields
     return PageRows(page_id, 0, stream, fields.pop("offset", 0), len(rows), len(rows), 0, rows, **values)
 
 

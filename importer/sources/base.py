@@ -27,6 +27,7 @@ class DecodedPage(msgspec.Struct, gc=False):
     leaf_total: int = 0  # Plex show pages: the sum of the shows' leafCount
     rows: list[Row] = []  # the stream's rows (none on an ids page)
     files: list[Row] = []  # episodes pages: their media files
+    images: list[Row] = []  # shows and seasons pages: their images (importer.rows.IMAGE_COLUMNS)
     etags: list[str | None] = []  # an ids page: the etag of each of ``ids``
 
 

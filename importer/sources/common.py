@@ -65,3 +65,17 @@ content_etag = speedups.content_etag
 def as_id(value: str | int) -> str:
     """Servers send ids as strings on items but as numbers elsewhere; store them as text."""
     return value if value.__class__ is str else str(value)
+
+
+#: query parameters that carry a credential, whatever their case
+_CREDENTIALS = frozenset({"x-plex-token", "api_key", "apikey", "x-emby-token"})
+
+
+def strip_token(path: str) -> str:
+    """A path or URL as a server served it, without any credential in its query: what is
+    stored must be safe to show (a server may put its token in artwork URLs)."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    kept = [p for p in query.split("&") if p and p.split("=", 1)[0].lower() not in _CREDENTIALS]
+    return f"{base}?{'&'.join(kept)}" if kept else base

@@ -33,9 +33,10 @@ KIND = "jellyfin"
 #: first page of each stream, then the rest at once, four in flight).
 PAGE_SIZE = 1000
 #: Only what the rows need. PremiereDate, ProductionYear, RunTimeTicks, index numbers,
-#: SeriesId/SeasonId and LocationType come without asking. Never People: many times slower.
+#: SeriesId/SeasonId, LocationType and the ratings come without asking. Never People:
+#: many times slower (``importer hydrate`` fetches it, in small batches).
 _FIELDS = {
-    StreamKind.SHOWS: "ProviderIds,Overview,DateCreated,Etag,SortName",
+    StreamKind.SHOWS: "ProviderIds,Overview,DateCreated,Etag,SortName,Studios",
     StreamKind.SEASONS: "Etag",
     StreamKind.EPISODES: "ProviderIds,Overview,DateCreated,Etag,MediaSources",
 }
@@ -44,6 +45,12 @@ _FIELDS = {
 _SORT = {"SortBy": "DateCreated,SortName", "SortOrder": "Ascending"}
 #: the count at the end of a page: ``..."TotalRecordCount":5000,"StartIndex":0}``
 _TOTAL_AT_END = re.compile(rb'\],\s*"TotalRecordCount"\s*:\s*(\d+)\s*[,}][^\]]*$')
+#: Shows and seasons come with their image tags (a few dozen bytes each); episodes without
+#: (their stills come from ``importer hydrate --episodes``).
+_IMAGE_STREAMS = frozenset({StreamKind.SHOWS, StreamKind.SEASONS})
+#: the image types stored, and their kind in the ``images`` table (Primary: see image_rows)
+IMAGE_KINDS = {"Primary": "poster", "Banner": "banner", "Logo": "logo", "Thumb": "thumb"}
+_IMAGE_TYPES = "Primary,Backdrop,Banner,Logo,Thumb"
 #: Jellyfin's "0001-01-01T00:00:00..." (DateTime.MinValue) means "no date".
 _NO_DATE = "0001-01-01"
 
@@ -72,6 +79,13 @@ class MediaSource(Struct, gc=False, rename="pascal"):
     media_streams: list[MediaStream] | None = None
 
 
+class NamePair(Struct, gc=False, rename="pascal"):
+    """Jellyfin's NameGuidPair, Emby's NameLongIdPair (an integer Id)."""
+
+    name: str | None = None
+    id: str | int | None = None
+
+
 class Item(Struct, gc=False, rename="pascal"):
     """A BaseItemDto: the fields of Series, Season and Episode items that rows need."""
 
@@ -93,6 +107,12 @@ class Item(Struct, gc=False, rename="pascal"):
     run_time_ticks: int | None = None
     location_type: str | None = None
     media_sources: list[MediaSource] | None = None
+    official_rating: str | None = None
+    critic_rating: float | None = None  # 0-100
+    community_rating: float | None = None  # 0-10
+    studios: list[NamePair] | None = None
+    image_tags: dict[str, str] | None = None
+    backdrop_image_tags: list[str] | None = None
 
 
 class QueryResult(Struct, gc=False, rename="pascal"):
@@ -144,6 +164,19 @@ def _ids(item: Item) -> tuple[str | None, str | None, str | None]:
     return p.imdb or None, p.tmdb or None, p.tvdb or None
 
 
+def image_rows(item: Item, primary: str) -> list[Row]:
+    """The item's images (``importer.rows.IMAGE_COLUMNS``), each backdrop its own row.
+    ``primary`` is what a Primary image is: a show's or season's poster, an episode's still."""
+    rows: list[Row] = []
+    for image_type, tag in (item.image_tags or {}).items():
+        kind = primary if image_type == "Primary" else IMAGE_KINDS.get(image_type)
+        if kind is not None:
+            rows.append((item.id, kind, f"/Items/{item.id}/Images/{image_type}/0", tag))
+    for index, tag in enumerate(item.backdrop_image_tags or ()):
+        rows.append((item.id, "backdrop", f"/Items/{item.id}/Images/Backdrop/{index}", tag))
+    return rows
+
+
 def _items(body: bytes | memoryview, stream: StreamKind, library_source_id: str) -> tuple[QueryResult, str]:
     what = f"{stream} page of library {library_source_id}"
     result = decode_json(_PAGE, body, what, "Jellyfin or Emby")
@@ -172,31 +205,44 @@ def _page(
 def decode_shows(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
     result, what = _items(body, StreamKind.SHOWS, library_source_id)
     rows: list[Row] = []
+    images: list[Row] = []
     ids: list[str] = []
     for s in result.items:
         if s.location_type == "Virtual":
             continue
         imdb, tmdb, tvdb = _ids(s)
+        critic = None if s.critic_rating is None else s.critic_rating / 10
+        studio = s.studios[0].name if s.studios else None
         row = (
             s.id, None, s.name, s.sort_name or s.name, s.production_year, s.overview,
             imdb, tmdb, tvdb, _seconds(s.date_created, what), None,
+            s.official_rating, studio, critic, s.community_rating,
         )  # fmt: skip
-        rows.append((*row, s.etag or content_etag(row)))
+        art = image_rows(s, "poster")
+        rows.append((*row, s.etag or content_etag((*row, *art))))
+        images.extend(art)
         ids.append(s.id)
-    return _page(result, StreamKind.SHOWS, ids, rows, with_total)
+    page = _page(result, StreamKind.SHOWS, ids, rows, with_total)
+    page.images = images
+    return page
 
 
 def decode_seasons(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
     result, _ = _items(body, StreamKind.SEASONS, library_source_id)
     rows: list[Row] = []
+    images: list[Row] = []
     ids: list[str] = []
     for s in result.items:
         if s.location_type == "Virtual":  # a season of missing episodes only
             continue
         row = (s.id, s.series_id, s.index_number, s.name)
-        rows.append((*row, s.etag or content_etag(row)))
+        art = image_rows(s, "poster")
+        rows.append((*row, s.etag or content_etag((*row, *art))))
+        images.extend(art)
         ids.append(s.id)
-    return _page(result, StreamKind.SEASONS, ids, rows, with_total)
+    page = _page(result, StreamKind.SEASONS, ids, rows, with_total)
+    page.images = images
+    return page
 
 
 def decode_episodes(body: bytes | memoryview, library_source_id: str, with_total: bool = True) -> DecodedPage:
@@ -318,13 +364,14 @@ class JellyfinSource:
     ) -> PageRequest:
         if listing is ListingKind.COUNT:
             limit = 0
+        images = stream in _IMAGE_STREAMS and listing in (ListingKind.FULL, ListingKind.DETAILS)
         params = {
             "ParentId": library.source_id,
             "IncludeItemTypes": ITEM_TYPE[stream],
             "Recursive": "true",
             # bare items, and their etags: what changed is fetched by id
             "Fields": "Etag" if listing is ListingKind.IDS else _FIELDS[stream],
-            "EnableImages": "false",
+            "EnableImages": "true" if images else "false",
             "EnableUserData": "false",
             # a full COUNT(*) on every request unless switched off
             "EnableTotalRecordCount": "true" if with_total else "false",
@@ -332,6 +379,8 @@ class JellyfinSource:
             "StartIndex": str(offset),
             "Limit": str(limit),
         }
+        if images:
+            params["EnableImageTypes"] = _IMAGE_TYPES
         if listing is ListingKind.DETAILS:
             params.update(Ids=",".join(ids), StartIndex="0", Limit=str(len(ids)))
         if stream != StreamKind.SHOWS:

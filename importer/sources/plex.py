@@ -28,6 +28,7 @@ from importer.sources.common import (
     content_etag,
     decode_json,
     default_client_id,
+    strip_token,
 )
 from importer.speedups import plex_episode_rows, plex_external_ids
 
@@ -41,6 +42,8 @@ _TYPE_NAME = {StreamKind.SHOWS: "show", StreamKind.SEASONS: "season", StreamKind
 #: and the tag lists and attributes we never store, left out to shrink the page (a third
 #: of an episode's bytes are artwork paths, keys and the parents' titles and guids). Plex
 #: treats the exclusions as requests: a server that ignores them costs bytes, not rows.
+#: Listings truncate tags to a few names each, so cast, crew and genres always come from
+#: ``importer hydrate``; a show's and a season's own artwork and ratings are whole here.
 _LISTING_FLAGS: dict[str, str] = {
     "includeGuids": "1",
     "sort": "id",
@@ -58,6 +61,17 @@ _LISTING_FLAGS: dict[str, str] = {
         "thumb,art,banner,theme,parentThumb,parentTheme,grandparentThumb,grandparentArt,grandparentTheme,"
         "viewedLeafCount,childCount"
     ),
+}
+#: what the shows and seasons streams keep of those attributes: their artwork and ratings
+#: (a few hundred bytes an item, and there are ~20 episodes for every season)
+_STORED_FIELDS = {
+    StreamKind.SHOWS: {"studio", "contentRating", "rating", "audienceRating", "thumb", "art", "banner"},
+    StreamKind.SEASONS: {"thumb", "art"},
+    StreamKind.EPISODES: set(),
+}
+_EXCLUDED_FIELDS = {
+    stream: ",".join(f for f in _LISTING_FLAGS["excludeFields"].split(",") if f not in keep)
+    for stream, keep in _STORED_FIELDS.items()
 }
 
 # ----------------------------------------------------------------------------- page shapes
@@ -98,6 +112,13 @@ class Show(Struct, gc=False, rename="camel"):
     leaf_count: int | None = None
     added_at: int | None = None
     updated_at: int | None = None
+    content_rating: str | None = None
+    studio: str | None = None
+    rating: float | None = None  # the critics', 0-10
+    audience_rating: float | None = None  # 0-10
+    thumb: str | None = None
+    art: str | None = None
+    banner: str | None = None
     guids: list[Guid] = field(name="Guid", default_factory=list)
 
 
@@ -107,6 +128,8 @@ class Season(Struct, gc=False, rename="camel"):
     parent_rating_key: str | int | None = None
     index: int | None = None
     title: str | None = None
+    thumb: str | None = None
+    art: str | None = None
 
 
 class Episode(Struct, gc=False, rename="camel"):
@@ -223,6 +246,7 @@ def decode_shows(body: bytes | memoryview, library_source_id: str) -> DecodedPag
     what = f"Plex shows page of section {library_source_id}"
     container = decode_json(_SHOWS, body, what, "Plex").container
     rows: list[Row] = []
+    images: list[Row] = []
     ids: list[str] = []
     leaves = 0
     for s in container.metadata:
@@ -235,12 +259,17 @@ def decode_shows(body: bytes | memoryview, library_source_id: str) -> DecodedPag
         row = (
             sid, s.guid, s.title, s.title_sort or s.title, s.year, s.summary,
             imdb, tmdb, tvdb, s.added_at, s.updated_at,
+            s.content_rating, s.studio, s.rating, s.audience_rating,
         )  # fmt: skip
-        rows.append((*row, content_etag(row)))
+        art = ((sid, "poster", s.thumb), (sid, "backdrop", s.art), (sid, "banner", s.banner))
+        # the artwork is in the etag: a new poster alone rewrites the show and its images
+        rows.append((*row, content_etag((*row, s.thumb, s.art, s.banner))))
+        images.extend(image_rows(art))
         ids.append(sid)
         leaves += s.leaf_count or 0
     page = _page(container, StreamKind.SHOWS, ids, rows)
     page.leaf_total = leaves
+    page.images = images
     return page
 
 
@@ -248,15 +277,39 @@ def decode_seasons(body: bytes | memoryview, library_source_id: str) -> DecodedP
     what = f"Plex seasons page of section {library_source_id}"
     container = decode_json(_SEASONS, body, what, "Plex").container
     rows: list[Row] = []
+    images: list[Row] = []
     ids: list[str] = []
     for s in container.metadata:
         _check_type(s.type, StreamKind.SEASONS, what)
         sid = as_id(s.rating_key)
         parent = None if s.parent_rating_key is None else as_id(s.parent_rating_key)
         row = (sid, parent, s.index, s.title)
-        rows.append((*row, content_etag(row)))
+        rows.append((*row, content_etag((*row, s.thumb, s.art))))
+        images.extend(image_rows(((sid, "poster", s.thumb), (sid, "backdrop", s.art))))
         ids.append(sid)
-    return _page(container, StreamKind.SEASONS, ids, rows)
+    page = _page(container, StreamKind.SEASONS, ids, rows)
+    page.images = images
+    return page
+
+
+def image_tag(path: str) -> str | None:
+    """The trailing number of a Plex artwork path (``/library/metadata/12/thumb/1700000000``):
+    it changes whenever the image does."""
+    tail = path.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return tail if tail.isdigit() else None
+
+
+def image_rows(images: Sequence[tuple[str, str, str | None]]) -> list[Row]:
+    """Image rows (``importer.rows.IMAGE_COLUMNS``) of (item source id, kind, path): the
+    item's own only. Plex repeats a parent's artwork on its children under their own
+    attributes (a season's ``art`` is its show's; so is a season's ``thumb`` when it has
+    no poster), and such a path names the parent's ratingKey. A path is stored as served,
+    without any token in its query."""
+    return [
+        (sid, kind, strip_token(path), image_tag(path))
+        for sid, kind, path in images
+        if path and path.startswith(f"/library/metadata/{sid}/")
+    ]
 
 
 def decode_episodes(body: bytes | memoryview, library_source_id: str) -> DecodedPage:
@@ -367,7 +420,12 @@ class PlexSource:
         if listing is ListingKind.COUNT:
             limit = 0
         paging = {"X-Plex-Container-Start": str(offset), "X-Plex-Container-Size": str(limit)}
-        params = {"type": _TYPE_NUMBER[stream], **_LISTING_FLAGS, **paging}
+        params = {
+            "type": _TYPE_NUMBER[stream],
+            **_LISTING_FLAGS,
+            "excludeFields": _EXCLUDED_FIELDS[stream],
+            **paging,
+        }
         if watermark is not None:
             # Scoped to the listed type: unscoped, the field would apply to shows. An added
             # item is updated when added, so updatedAt alone also finds new items.

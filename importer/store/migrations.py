@@ -21,7 +21,7 @@ import apsw
 
 from importer.errors import StoreError, UnusableDatabase
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: marks our files (PRAGMA application_id), so a foreign SQLite file is never "upgraded"
 APPLICATION_ID = 0x496D7052  # "ImpR"
 LATE_INDEXES_MARK = "-- @late-indexes"
@@ -35,8 +35,32 @@ def _add_run_watermark(conn: apsw.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN watermark INTEGER")
 
 
+_HYDRATION_COLUMNS = {
+    "shows": (
+        "content_rating TEXT", "studio TEXT", "critic_rating REAL", "audience_rating REAL",
+        "hydrated_at INTEGER", "hydrated_etag TEXT",
+    ),
+    "seasons": ("hydrated_at INTEGER", "hydrated_etag TEXT"),
+    "episodes": ("hydrated_at INTEGER", "hydrated_etag TEXT"),
+}  # fmt: skip
+
+
+def _add_metadata(conn: apsw.Connection) -> None:
+    """Version 3: people, credits, genres, images; ratings on shows; hydration marks.
+
+    The etags of shows and seasons are cleared: a server's own etag (Jellyfin) does not
+    change with our schema, and the next full run (``sync --full``, or the weekly one)
+    must write them again with the ratings and images their listings now carry."""
+    for table, columns in _HYDRATION_COLUMNS.items():
+        for column in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    conn.execute(_marked_part("-- @tables of version 3", "-- @end"))
+    conn.execute("UPDATE shows SET etag = NULL")
+    conn.execute("UPDATE seasons SET etag = NULL")
+
+
 #: step n upgrades a database from version n-1 to n; version 1 has no predecessor
-STEPS: dict[int, Step] = {2: _add_run_watermark}
+STEPS: dict[int, Step] = {2: _add_run_watermark, 3: _add_metadata}
 
 
 @cache
@@ -44,6 +68,14 @@ def _schema_parts() -> tuple[str, str]:
     text = resources.files("importer.store").joinpath("schema.sql").read_text(encoding="utf-8")
     tables, _, indexes = text.partition(LATE_INDEXES_MARK)
     return tables, indexes
+
+
+def _marked_part(start: str, end: str) -> str:
+    """The statements of ``schema.sql`` between two marker lines: a step that adds
+    tables runs them from the one source, so a new and an upgraded file cannot differ."""
+    tables = _schema_parts()[0]
+    begin = tables.index(start)
+    return tables[begin : tables.index(end, begin)]
 
 
 def schema_sql() -> str:

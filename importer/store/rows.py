@@ -31,6 +31,7 @@ from importer.errors import StoreError
 from importer.model import StreamKind
 from importer.rows import EPISODE_COLUMNS, ETAG, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
 from importer.speedups import bind_files, bind_new_rows
+from importer.store.images import ImageRow, replace_images
 from importer.store.listing import int_array
 
 _GUID = EPISODE_COLUMNS.index("guid")
@@ -102,6 +103,8 @@ _FILE_INSERT = (
     f"INSERT INTO media_files ({', '.join(_FILE_COLUMNS)}) VALUES ({', '.join('?' * len(_FILE_COLUMNS))})"
 )
 _FILES_DELETE = "DELETE FROM media_files WHERE episode_id = ?"
+#: the item_type of each table's rows in credits, item_genres and images
+ITEM_TYPE = {StreamKind.SHOWS: "show", StreamKind.SEASONS: "season", StreamKind.EPISODES: "episode"}
 _PARENT_IDS = "SELECT source_id, id FROM {} WHERE library_id = ? AND source_id IN carray(?)"
 
 
@@ -173,22 +176,28 @@ class RowWriter:
         ids: Sequence[int] = (),
         files: Sequence[Row] = (),
         adoptable: Callable[[int], bool] | None = None,
+        images: Sequence[Row] = (),
     ) -> PageWrite:
         """Write a page's rows (as in :mod:`importer.rows`). ``ids[n]`` is the local id of
         row n's stored row (0, or no ``ids`` at all: not known, maybe new). ``files`` name
-        their episode by source id and replace whatever files it had.
+        their episode by source id and replace whatever files it had; ``images`` do the
+        same for shows and seasons (a written item without any loses the ones it had).
 
         ``adoptable(id)``, when given, lets a new episode take over the stored episode of
         the same guid (a file replaced on Plex: new ratingKey, same guid) if it says yes.
         """
         if files and stream is not StreamKind.EPISODES:
             raise StoreError("media files were given without their episodes: this is a bug in the caller")
+        if images and stream is StreamKind.EPISODES:
+            raise StoreError("episode images come from hydrate, not listings: this is a bug in the caller")
         table = TABLES[stream]
         parents = self._library(library_id)
         orphans_before = {kind: len(ids) for kind, ids in parents.orphans.items()}
         first = self._next_id(table)
         try:
-            return self._write_known(table, library_id, rows, ids or [0] * len(rows), files, adoptable, first)
+            done = self._write_known(table, library_id, rows, ids or [0] * len(rows), files, adoptable, first)
+            self._write_images(table, done, rows, ids, images)
+            return done
         except apsw.ConstraintError:
             # Stored after the decoder looked, or twice in the page. Undo this attempt's
             # inserts (their files go with them), forget what it cached, and compare the
@@ -202,6 +211,7 @@ class RowWriter:
         conn.execute("SAVEPOINT page")
         try:
             done = self._write_compared(table, library_id, rows, files, adoptable, rewrite)
+            self._write_images(table, done, rows, (), images)
         except BaseException:
             parents.rollback(orphans_before)
             if conn.in_transaction:
@@ -348,6 +358,25 @@ class RowWriter:
         if rows:
             self.conn.executemany(_FILE_INSERT, rows)
         return len(rows)
+
+    def _write_images(
+        self, table: _Table, done: PageWrite, rows: Sequence[Row], ids: Sequence[int], images: Sequence[Row]
+    ) -> None:
+        """Replace the images of the page's written items (shows and seasons only).
+
+        ``ids`` as given to :meth:`write`: the items with a stored row had images before;
+        empty (not known), every written item's are cleared first."""
+        if table is _EPISODES or not done.counts.written:
+            return
+        # one id per item: a source id twice in the page was written once
+        by_source = dict(zip(dict.fromkeys(row[0] for row in rows), done.ids, strict=True))
+        changed = [row_id for row_id in ids if row_id] if ids else list(by_source.values())
+        bound: list[ImageRow] = [
+            (by_source[source_id], kind, path, tag)
+            for source_id, kind, path, tag in images
+            if source_id in by_source
+        ]
+        replace_images(self.conn, ITEM_TYPE[table.name], changed, bound)
 
     def _adopt(
         self,

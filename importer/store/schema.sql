@@ -1,4 +1,4 @@
--- The importer database, schema version 2 (PRAGMA user_version = 2).
+-- The importer database, schema version 3 (PRAGMA user_version = 3).
 --
 -- This file is the current schema, and a public contract: your own programs may read
 -- these tables. Later versions only add to it (new tables, new columns, new indexes) and
@@ -16,7 +16,13 @@
 -- * etag is whatever lets the next run skip an unchanged item (Jellyfin Etag, Plex
 --   updatedAt, or a hash of the item). It has no meaning outside the importer.
 -- * imdb_id / tmdb_id / tvdb_id are the bare ids ('tt0944947', '1399', '121361').
--- * Items deleted on the server are deleted here once a complete listing proves it.
+-- * Items deleted on the server are deleted here once a complete listing proves it, with
+--   their credits, genres and images; people nobody credits any more go with them.
+-- * Ratings (critic_rating, audience_rating) are REAL on a 0-10 scale.
+-- * hydrated_at / hydrated_etag: when `importer hydrate` last completed an item (cast, crew,
+--   genres, images) and the item's etag then. An item whose etag differs is hydrated again.
+-- * item_type / item_id (credits, item_genres, images) name a row of shows, seasons or
+--   episodes: item_type is 'show', 'season' or 'episode', item_id that row's local id.
 
 
 -- One row per media server (a Plex Media Server, a Jellyfin or Emby server).
@@ -54,6 +60,12 @@ CREATE TABLE shows (
     added_at    INTEGER,
     updated_at  INTEGER,
     etag        TEXT,
+    content_rating   TEXT,              -- 'TV-MA', 'TV-14', …
+    studio           TEXT,              -- the first studio or network the server names
+    critic_rating    REAL,              -- 0-10 (Jellyfin's CriticRating / 10)
+    audience_rating  REAL,              -- 0-10 (Plex audienceRating, Jellyfin CommunityRating)
+    hydrated_at      INTEGER,
+    hydrated_etag    TEXT,
     UNIQUE (library_id, source_id)
 );
 
@@ -66,6 +78,8 @@ CREATE TABLE seasons (
     season_number   INTEGER,            -- 0 is specials; NULL when the server has none
     title           TEXT,
     etag            TEXT,
+    hydrated_at     INTEGER,
+    hydrated_etag   TEXT,
     UNIQUE (library_id, source_id)
 );
 
@@ -94,6 +108,8 @@ CREATE TABLE episodes (
     added_at            INTEGER,
     updated_at          INTEGER,
     etag                TEXT,
+    hydrated_at         INTEGER,
+    hydrated_etag       TEXT,
     UNIQUE (library_id, source_id)
 );
 
@@ -117,6 +133,84 @@ CREATE TABLE media_files (
     duration_ms  INTEGER,
     UNIQUE (episode_id, source_id)
 );
+
+-- @tables of version 3
+-- One row per person per server: two people with the same name are two rows.
+CREATE TABLE people (
+    id          INTEGER PRIMARY KEY,
+    server_id   INTEGER NOT NULL REFERENCES servers (id) ON DELETE CASCADE,
+    source_id   TEXT NOT NULL,          -- Plex tag id, Jellyfin/Emby person Id
+    name        TEXT NOT NULL,
+    thumb       TEXT,                   -- Plex: the tag's thumb URL as served (no token);
+                                        -- Jellyfin/Emby: '/Items/{Id}/Images/Primary?tag=…'
+    UNIQUE (server_id, source_id)
+);
+
+-- Who worked on an item, as what. A person credited twice on one item (two roles) has
+-- two rows. position is the 0-based index in the server's own list for that item and
+-- kind: ORDER BY position gives the billing order.
+CREATE TABLE credits (
+    person_id   INTEGER NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    item_type   TEXT NOT NULL,          -- 'show', 'season' or 'episode'
+    item_id     INTEGER NOT NULL,       -- shows.id, seasons.id or episodes.id
+    kind        TEXT NOT NULL,          -- 'actor', 'guest_star', 'director', 'writer',
+                                        -- 'producer', 'creator', … (lower snake case)
+    role        TEXT,                   -- the character, for actors and guest stars
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (item_type, item_id, kind, position)
+) WITHOUT ROWID;
+CREATE INDEX credits_by_person ON credits (person_id);
+
+CREATE TABLE genres (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE
+);
+
+-- An item's genres; position keeps the server's order (the first is the main genre).
+CREATE TABLE item_genres (
+    item_type   TEXT NOT NULL,
+    item_id     INTEGER NOT NULL,
+    genre_id    INTEGER NOT NULL REFERENCES genres (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (item_type, item_id, genre_id)
+) WITHOUT ROWID;
+
+-- One row per image of an item: a path below the server's API root and a tag that
+-- changes when the image does (a cache key). Never a URL with a token in it: fetch
+-- the path with your own credentials (Plex: X-Plex-Token header; Jellyfin: no token
+-- needed).
+--   Plex:          path '/library/metadata/12/thumb/1700000000', tag '1700000000';
+--                  a show's or season's thumb is its poster, an episode's its still
+--                  (kind 'thumb'), art is a backdrop.
+--   Jellyfin/Emby: path '/Items/{Id}/Images/{Type}/{Index}', tag the image tag; each
+--                  backdrop is its own row (Index 0, 1, …).
+CREATE TABLE images (
+    item_type   TEXT NOT NULL,
+    item_id     INTEGER NOT NULL,
+    kind        TEXT NOT NULL,          -- 'poster', 'backdrop', 'thumb', 'banner' or 'logo'
+    path        TEXT NOT NULL,
+    tag         TEXT,
+    PRIMARY KEY (item_type, item_id, kind, path)
+) WITHOUT ROWID;
+
+-- An item deleted takes its credits, genres and images with it (they name it by
+-- item_type and item_id, which a foreign key cannot).
+CREATE TRIGGER shows_metadata_gone AFTER DELETE ON shows BEGIN
+    DELETE FROM credits WHERE item_type = 'show' AND item_id = OLD.id;
+    DELETE FROM item_genres WHERE item_type = 'show' AND item_id = OLD.id;
+    DELETE FROM images WHERE item_type = 'show' AND item_id = OLD.id;
+END;
+CREATE TRIGGER seasons_metadata_gone AFTER DELETE ON seasons BEGIN
+    DELETE FROM credits WHERE item_type = 'season' AND item_id = OLD.id;
+    DELETE FROM item_genres WHERE item_type = 'season' AND item_id = OLD.id;
+    DELETE FROM images WHERE item_type = 'season' AND item_id = OLD.id;
+END;
+CREATE TRIGGER episodes_metadata_gone AFTER DELETE ON episodes BEGIN
+    DELETE FROM credits WHERE item_type = 'episode' AND item_id = OLD.id;
+    DELETE FROM item_genres WHERE item_type = 'episode' AND item_id = OLD.id;
+    DELETE FROM images WHERE item_type = 'episode' AND item_id = OLD.id;
+END;
+-- @end
 
 -- One row per sync run of a library (or of a whole server, library_id NULL).
 CREATE TABLE runs (

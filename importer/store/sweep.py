@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from importer.model import STREAMS, StreamKind
 from importer.store.listing import ListedItems
+from importer.store.metadata import prune_people
 from importer.store.writer import Writer
 
 
@@ -43,9 +44,13 @@ def find_gone(writer: Writer, library_id: int, listings: Mapping[StreamKind, Lis
 
 
 def delete_gone(writer: Writer, gone: Gone) -> int:
-    """Delete the rows found gone, children first; returns how many."""
+    """Delete the rows found gone, children first, and the people only they credited;
+    returns how many rows."""
     for stream in reversed(STREAMS):  # a deleted show's seasons and episodes go anyway
         rows = gone.rows.get(stream)
         if rows:
             writer.delete_rows(stream, [row_id for row_id, _, _ in rows])
-    return sum(gone.counts.values())
+    deleted = sum(gone.counts.values())
+    if deleted:  # their credits went with them (schema.sql's triggers)
+        prune_people(writer.conn)
+    return deleted

@@ -147,12 +147,13 @@ class Writer:
         ids: Sequence[int] = (),
         files: Sequence[Row] = (),
         adoptable: Callable[[int], bool] | None = None,
+        images: Sequence[Row] = (),
     ) -> PageWrite:
         """Write a page's rows: see :meth:`importer.store.rows.RowWriter.write`. A page that
         fails half-way leaves its part in the open transaction, which the failure then
         rolls back whole: a commit never holds part of a page."""
         with self._errors():
-            return self.rows.write(library_id, stream, rows, ids, files, adoptable)
+            return self.rows.write(library_id, stream, rows, ids, files, adoptable, images)
 
     def link(self, library_id: int, *, every_row: bool = False) -> links.LinkResult:
         """Resolve the NULL parents of a library's rows: every row once the late indexes

@@ -128,6 +128,7 @@ def _rows(
     rows: list[Row],
     ids: list[int] | None = None,
     files: list[Row] | None = None,
+    images: list[Row] | None = None,
     unchanged: list[int] | None = None,
     *,
     complete: bool = True,
@@ -135,7 +136,8 @@ def _rows(
     complete = complete and job.listing is not ListingKind.DETAILS  # details pages own no range
     return PageRows(
         job.page_id, job.library, job.stream, offset, page.count, page.total, page.leaf_total,
-        rows, ids or [], page.files if files is None else files, unchanged or [], complete,
+        rows, ids or [], page.files if files is None else files,
+        page.images if images is None else images, unchanged or [], complete,
     )  # fmt: skip
 
 
@@ -157,11 +159,12 @@ def _compare_rows(job: PageJob, page: DecodedPage, offset: int, stored: StoredRo
         else:  # changed, or no etag to tell: rewrite
             rows.append(row)
             ids.append(old[0])
-    files = page.files
-    if files and len(rows) < len(page.rows):
+    files, images = page.files, page.images
+    if (files or images) and len(rows) < len(page.rows):
         kept = {row[0] for row in rows}
         files = [f for f in files if f[0] in kept]
-    return _rows(job, page, offset, rows, ids, files, unchanged)
+        images = [i for i in images if i[0] in kept]
+    return _rows(job, page, offset, rows, ids, files, images, unchanged)
 
 
 def _compare_ids(

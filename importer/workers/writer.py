@@ -182,7 +182,7 @@ class WriterSession:
             # a stored row may be adopted when the run's listing has not named it
             adoptable = (lambda row_id: row_id not in seen) if self.adopt[lib] else None
             done = self.writer.write_rows(
-                self.library_ids[lib], page.stream, page.rows, page.ids, page.files, adoptable
+                self.library_ids[lib], page.stream, page.rows, page.ids, page.files, adoptable, page.images
             )
             seen.add(done.ids)  # a page of new rows is a range: whole bytes at once
             counts += done.counts
