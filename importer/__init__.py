@@ -2,6 +2,7 @@
 
     import importer
     result = await importer.sync("http://plex:32400", "library.db", token=token)
+    await importer.hydrate("library.db", token=token, show="Breaking Bad", episodes=True)
 
 ``sync`` runs inside the caller's event loop without blocking it: decoding and
 writing happen in worker processes. The library API is what ``__all__`` names (the
@@ -15,11 +16,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from importer.hydration.result import HydrateResult
+    from importer.hydration.runner import HydrateOptions, hydrate
     from importer.pipeline import Importer, SyncOptions, sync
     from importer.progress import ProgressEvent
     from importer.results import LibraryResult, SyncResult
 
-__all__ = ["Importer", "LibraryResult", "ProgressEvent", "SyncOptions", "SyncResult", "__version__", "sync"]
+__all__ = [
+    "HydrateOptions",
+    "HydrateResult",
+    "Importer",
+    "LibraryResult",
+    "ProgressEvent",
+    "SyncOptions",
+    "SyncResult",
+    "__version__",
+    "hydrate",
+    "sync",
+]
 
 _LAZY = {
     "Importer": "importer.pipeline",
@@ -28,6 +42,9 @@ _LAZY = {
     "LibraryResult": "importer.results",
     "SyncResult": "importer.results",
     "ProgressEvent": "importer.progress",
+    "hydrate": "importer.hydration.runner",
+    "HydrateOptions": "importer.hydration.runner",
+    "HydrateResult": "importer.hydration.result",
 }
 
 

@@ -32,10 +32,13 @@ import click
 from importer.errors import ConfigError, ImporterError
 
 if TYPE_CHECKING:
+    from importer.hydration.result import HydrateResult
+    from importer.hydration.runner import HydrateOptions, Hydrator
     from importer.pipeline import Importer
     from importer.results import SyncResult
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_ENV = "IMPORTER_TOKEN"
 
@@ -235,6 +238,40 @@ def _version_message() -> str:
     return f"%(prog)s %(version)s, {native}"
 
 
+def connection_options(*, concurrency: int, quiet: str) -> Callable[[F], F]:
+    """The output and connection options that sync and hydrate share (one spelling)."""
+    options = (
+        click.option(
+            "--progress",
+            type=click.Choice(["auto", "bar", "plain", "json", "none"]),
+            default="auto",
+            show_default=True,
+            help="Progress on stderr: a bar on a terminal (auto), periodic lines, JSON lines, or nothing.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help=quiet),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 32),
+            default=concurrency,
+            show_default=True,
+            help="Requests in flight.",
+        ),
+        click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate."),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, exists=False, path_type=Path),
+            help=f"File holding the token (otherwise ${TOKEN_ENV}).",
+        ),
+    )
+
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="importer", message=_version_message())
 def cli() -> None:
@@ -267,6 +304,12 @@ def cli() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Sync, but delete nothing: list what a sweep would delete.")
 @click.option(
+    "--hydrate",
+    "then_hydrate",
+    is_flag=True,
+    help="After a successful sync, hydrate its shows (cast, crew, genres, artwork): `importer hydrate`.",
+)
+@click.option(
     "--verify-after",
     "verify_after_days",
     type=click.FloatRange(0),
@@ -275,23 +318,7 @@ def cli() -> None:
     metavar="DAYS",
     help="Make a run full when the last full one is older than this.",
 )
-@click.option(
-    "--progress",
-    type=click.Choice(["auto", "bar", "plain", "json", "none"]),
-    default="auto",
-    show_default=True,
-    help="Progress on stderr: a bar on a terminal (auto), periodic lines, JSON lines, or nothing.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stdout.")
-@click.option(
-    "--concurrency", type=click.IntRange(1, 32), default=4, show_default=True, help="Requests in flight."
-)
-@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, exists=False, path_type=Path),
-    help=f"File holding the token (otherwise ${TOKEN_ENV}).",
-)
+@connection_options(concurrency=4, quiet="No summary on stdout.")
 def sync(
     url: str,
     db_path: Path,
@@ -301,6 +328,7 @@ def sync(
     restart: bool,
     allow_mass_delete: bool,
     dry_run: bool,
+    then_hydrate: bool,
     verify_after_days: float,
     progress: str,
     quiet: bool,
@@ -345,7 +373,21 @@ def sync(
             click.echo(f"importer: {lib.title}: {lib.reason}", err=True)
     if not quiet:
         click.echo(format_summary(result, as_json=progress == "json"))
-    exit_now(result.exit_code)
+    code = result.exit_code
+    if then_hydrate and code == 0:
+        from importer.hydration.runner import HydrateOptions
+
+        # one request in flight unless --concurrency was given: hydration is low priority
+        given = click.get_current_context().get_parameter_source("concurrency")
+        then = HydrateOptions(
+            kind=result.server.kind,
+            libraries=libraries,
+            concurrency=concurrency if given is click.core.ParameterSource.COMMANDLINE else 1,
+            verify_tls=not insecure,
+            notice=_notices(quiet, progress),
+        )
+        code = _run_hydrate(db_path, token, url, None, False, then, progress, quiet)
+    exit_now(code)
 
 
 def exit_now(code: int) -> None:
@@ -355,6 +397,147 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _notice(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _json_notice(message: str) -> None:
+    """A notice among ``--progress json`` lines: a JSON line too."""
+    import msgspec
+
+    click.echo(msgspec.json.encode({"event": "notice", "message": message}).decode(), err=True)
+
+
+def _notices(quiet: bool, progress: str) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+    return _json_notice if progress == "json" else _notice
+
+
+def _stop_hydrate(run: Hydrator) -> Callable[[signal.Signals], None]:
+    """The first SIGINT/SIGTERM stops a hydration at once: the batches committed are kept."""
+
+    def stop(sig: signal.Signals) -> None:
+        click.echo(
+            f"\n{sig.name}: stopping; the batches committed are kept (again to stop at once)...", err=True
+        )
+        run.cancel(sig.name)
+
+    return stop
+
+
+def _run_hydrate(
+    db_path: Path,
+    token: str,
+    url: str | None,
+    show: str | None,
+    episodes: bool,
+    options: HydrateOptions,
+    progress: str,
+    quiet: bool,
+) -> int:
+    """Run a hydration as a command does (signals, summary); its exit code."""
+    from importer.hydration.result import format_summary
+    from importer.hydration.runner import Hydrator
+    from importer.progress import Progress
+
+    try:
+        run = Hydrator(
+            db_path,
+            token,
+            url=url,
+            show=show,
+            episodes=episodes,
+            options=options,
+            progress=Progress(mode=progress),
+        )
+        result: HydrateResult = run_command(run.run, on_signal=_stop_hydrate(run))
+    except ImporterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    if not quiet:
+        click.echo(format_summary(result, as_json=progress == "json"))
+    return result.exit_code
+
+
+# Stray arguments are taken, not refused by click, which would echo them: one may be a token.
+@cli.command(context_settings={"allow_extra_args": True})
+@click.argument("url", required=False)
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path), help="SQLite file."
+)
+@click.option(
+    "--show",
+    metavar="SOURCE_ID_OR_TITLE",
+    help="Only this show (its source_id, or its exact title), now, whatever its etag.",
+)
+@click.option("--episodes", is_flag=True, help="Episodes too: guest stars, directors, writers, stills.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, min_open=True),
+    metavar="REQ_PER_S",
+    help="At most this many requests a second (default: no cap).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "plex", "jellyfin", "emby"]),
+    default="auto",
+    show_default=True,
+    help="Only the database's servers of this kind.",
+)
+@click.option(
+    "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all."
+)
+@connection_options(concurrency=1, quiet="No summary on stdout, no estimate on stderr.")
+def hydrate(
+    url: str | None,
+    db_path: Path,
+    show: str | None,
+    episodes: bool,
+    rate: float | None,
+    kind: str,
+    libraries: tuple[str, ...],
+    progress: str,
+    quiet: bool,
+    concurrency: int,
+    insecure: bool,
+    token_file: Path | None,
+) -> None:
+    """Fetch the cast, crew, genres, artwork and ratings that sync leaves out, for the items
+    whose etag changed since they were last hydrated (or one --show, now).
+
+    URL: where the database's server is reached now (default: where it was synced from);
+    it must be the same server, recognised by its id."""
+    stray = click.get_current_context().args
+    if stray:
+        raise click.UsageError(
+            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} (not shown: it may be a "
+            f"token). The token goes in --token-file FILE or ${TOKEN_ENV}."
+        )
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        # not echoed: a token given where the URL goes must not end up on the screen
+        raise click.UsageError(
+            "the URL argument is not a server URL (not shown: it may be a token); give one like "
+            f"http://plex.lan:32400. The token goes in --token-file FILE or ${TOKEN_ENV}."
+        )
+    from importer.hydration.runner import HydrateOptions
+
+    try:
+        token = read_token(token_file)
+    except ImporterError as exc:
+        fail(exc)
+        return
+    options = HydrateOptions(
+        kind=kind,
+        libraries=libraries,
+        concurrency=concurrency,
+        rate=rate,
+        verify_tls=not insecure,
+        notice=_notices(quiet, progress),
+    )
+    exit_now(_run_hydrate(db_path, token, url, show, episodes, options, progress, quiet))
 
 
 @cli.command()
