@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only seed,100k,1m,native] [--json FILE] [--check bench/baseline.json]
+"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate] [--json FILE] [--check bench/baseline.json]
 
 Runs every scenario with its peers and floors (bench/scenarios.py), prints a markdown
 table on stdout (progress on stderr), and exits 1 when a count check fails or, with
@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import check, measure, process, report
 from bench.model import PEERS, Scenario, Settings
-from bench.scenarios import native, scale, seed
+from bench.scenarios import hydrate, native, scale, seed
 from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
 
 Job = Callable[[str, Settings], list[Scenario]]
@@ -32,6 +32,7 @@ FULL: dict[str, Job] = {
     # the peers would take hours
     "1m": lambda kind, s: scale(kind, s, 1_000_000, family="scale-1m", verify=True),
     "native": lambda kind, s: [native(kind, s, 200_000, family="native-200k")],
+    "hydrate": lambda kind, s: [hydrate(kind, s)],
 }
 #: a smoke run: every scenario and every way of measuring, on tiny libraries, cold
 #: caches, one run each; each stands in for its full-size family (same figures)
@@ -40,6 +41,7 @@ QUICK: dict[str, Job] = {
     "100k": lambda kind, s: scale(kind, s, 2_000, family="scale-100k", peers=PEERS, nightly=True, warm=False),
     "1m": lambda kind, s: scale(kind, s, 1_000, family="scale-1m", verify=True, warm=False),
     "native": lambda kind, s: [native(kind, s, 1_000, family="native-200k", warm=False)],
+    "hydrate": lambda kind, s: [hydrate(kind, s, shows=40, latency_ms=10, people_cost_s=0.002, sample=5)],
 }
 
 
@@ -91,7 +93,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI: small, no timing checks")
     parser.add_argument(
-        "--only", default="", help="jobs to run: seed, 100k (with nightly), 1m (with verify), native"
+        "--only", default="", help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate"
     )
     parser.add_argument("--kinds", default="plex,jellyfin")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers (the gate needs none)")

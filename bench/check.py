@@ -12,6 +12,7 @@ wall time moves by a third from one run to the next.
 * Latency-bound ones in request counts and dependent round trips, which noise does not
   move, and in the seed's wall time over its round-trip floor (mostly waiting).
 * A build without the C extension in the compiled hot path's speedups.
+* Hydration's batching in its request counts (a first and an unchanged run).
 
 A figure whose definition changed gets a new name, so that an older baseline is never
 compared with it: it shows as "not in the baseline" until the baseline is regenerated.
@@ -24,7 +25,7 @@ from typing import Any
 
 from bench import figures
 from bench.figures import Figure
-from bench.model import HOT_COMPILED, HOT_TWIN, IMPORTER, VERIFY, Scenario
+from bench.model import HOT_COMPILED, HOT_TWIN, HYDRATE, HYDRATE_AGAIN, IMPORTER, VERIFY, Scenario
 
 TOLERANCE = 0.15
 
@@ -53,6 +54,8 @@ GATES = (
     Gate("nightly", "no change: requests per library", figures.requests_per_library, False),
     Gate("native", "hot path: compiled speedup", _hot_path_speedup, True),
     Gate("native", "CPU time: twin / compiled (whole process)", figures.twin_over_compiled("cpu_s"), True),
+    Gate("hydrate", "requests", figures.field_of(HYDRATE, "requests"), False),
+    Gate("hydrate", "unchanged: requests", figures.field_of(HYDRATE_AGAIN, "requests"), False),
 )
 
 

@@ -76,3 +76,68 @@ def sync_facts(db: Path, after_run: int = 0) -> SyncFacts:
         unchanged=sum(_int(r[3]) for r in rows),
         deleted=sum(_int(r[4]) for r in rows),
     )
+
+
+@dataclass(frozen=True)
+class HydrateFacts:
+    """What a hydration left in the database (the tables of the contract, version 3)."""
+
+    shows: int
+    unhydrated_shows: int  # shows with no hydrated_at: hydration did not complete them
+    shows_with_cast: int  # shows with at least one credit
+    credits: int
+    people: int
+    images: int
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "shows": self.shows,
+            "unhydrated_shows": self.unhydrated_shows,
+            "shows_with_cast": self.shows_with_cast,
+            "credits": self.credits,
+            "people": self.people,
+            "images": self.images,
+        }
+
+
+def hydrate_facts(db: Path) -> HydrateFacts:
+    conn = _open(db)
+    try:
+
+        def count(sql: str) -> int:
+            return _int(conn.execute(sql).get)
+
+        return HydrateFacts(
+            shows=count("SELECT count(*) FROM shows"),
+            unhydrated_shows=count("SELECT count(*) FROM shows WHERE hydrated_at IS NULL"),
+            shows_with_cast=count("SELECT count(DISTINCT item_id) FROM credits WHERE item_type = 'show'"),
+            credits=count("SELECT count(*) FROM credits"),
+            people=count("SELECT count(*) FROM people"),
+            images=count("SELECT count(*) FROM images"),
+        )
+    finally:
+        conn.close()
+
+
+def source_ids(db: Path) -> set[str]:
+    """The server ids of every show, season and episode in ``db``."""
+    conn = _open(db)
+    try:
+        return {
+            str(row[0])
+            for table in ("shows", "seasons", "episodes")
+            for row in conn.execute(f"SELECT source_id FROM {table}")
+        }
+    finally:
+        conn.close()
+
+
+def sample_shows(db: Path, count: int) -> list[str]:
+    """``count`` shows' server ids, spread evenly over the shows in id order."""
+    conn = _open(db)
+    try:
+        ids = [str(row[0]) for row in conn.execute("SELECT source_id FROM shows ORDER BY id")]
+    finally:
+        conn.close()
+    step = max(1, len(ids) // max(count, 1))
+    return ids[::step][:count]

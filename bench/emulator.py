@@ -35,6 +35,9 @@ class ServerSpec:
     episodes: int | None = None
     latency_ms: float = 0.0
     cache: bool = False  # answer repeated requests from the emulator's disk cache
+    #: Jellyfin: server seconds per item rendered with ``Fields=People`` (10.10/10.11's one
+    #: GetPeople per item); not an argument: the scenario sets it through the controls
+    people_cost_s: float = 0.0
 
     def args(self) -> list[str]:
         args = ["--kind", self.kind, "--shape", self.shape, "--shows", str(self.shows)]
@@ -145,9 +148,15 @@ class Emulator:
     def mark(self) -> Mark:
         return Mark(len(self.log()), self.usage()[0])
 
-    def served_since(self, mark: Mark) -> Served:
+    def entries_since(self, mark: Mark) -> list[dict[str, Any]]:
+        """The request log's entries since ``mark``, oldest first."""
+        return self.log()[mark.entries :]
+
+    def served_since(self, mark: Mark, entries: list[dict[str, Any]] | None = None) -> Served:
+        """What the emulator served since ``mark``; ``entries``: those already read
+        (:meth:`entries_since`), so that the log is not fetched twice."""
         cpu, rss = self.usage()
-        entries = self.log()[mark.entries :]
+        entries = self.entries_since(mark) if entries is None else entries
         listings = sum(1 for e in entries if e["path"].endswith(LISTING_PATHS))
         return Served(
             requests=len(entries),
@@ -158,6 +167,11 @@ class Emulator:
             emulator_cpu_s=cpu - mark.cpu_s,
             emulator_rss_kb=rss,
         )
+
+    def controls(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change the emulator's controls (``POST /_emulator/controls``, e.g.
+        ``{"people_cost_s": 0.02}``); returns them all. It drops the response cache."""
+        return dict(self._call("/_emulator/controls", changes))
 
     def change(self, count: int, seed: int = 1) -> bool:
         """Apply ``count`` random changes to the library; False when this emulator cannot."""

@@ -12,6 +12,7 @@ Which run measures what (bench/README.md has the long version):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from bench.model import (
     CHANGED,
     COMPILED,
     FLOOR,
+    HYDRATE,
+    HYDRATE_AGAIN,
     IMPORTER,
     IMPORTER_DEBUG,
     IMPORTER_IN,
@@ -27,6 +30,9 @@ from bench.model import (
     NO_CHANGE,
     NO_CHANGE_DEBUG,
     NO_CHANGE_TIMED,
+    PER_ITEM,
+    PER_ITEM_EXTRAPOLATED,
+    PER_ITEM_SAMPLE,
     TWIN,
     VERIFY,
     VERIFY_DEBUG,
@@ -96,6 +102,45 @@ def requests_per_library(s: Scenario) -> float | None:
     return rec["listing_requests"] / max(rec["libraries"], 1) if rec else None
 
 
+#: ids a hydrate request may carry, as issue 12 bounds the requests: Plex sends 100 keys a
+#: request and is held to ⌈shows / 50⌉ + 3; Jellyfin/Emby send 50 and are held to ⌈shows / 25⌉ + 3
+HYDRATE_BOUND_PER_REQUEST = {"plex": 50, "jellyfin": 25, "emby": 25}
+#: requests an unchanged hydrate may make (issue 12)
+HYDRATE_UNCHANGED_MAX = 3
+
+
+def hydrate_request_bound(s: Scenario) -> float:
+    """Issue 12's bound on a hydration of the scenario's shows: ⌈shows / n⌉ + 3."""
+    return float(math.ceil(s.server.shows / HYDRATE_BOUND_PER_REQUEST[s.kind]) + 3)
+
+
+def hydrate_requests_ratio(s: Scenario) -> float | None:
+    """How many times the requests of hydrate the per-item client makes."""
+    return _ratio(s, (PER_ITEM, "requests"), (HYDRATE, "requests"))
+
+
+def hydrate_wall_ratio(s: Scenario) -> float | None:
+    """How many times faster hydrate is than the per-item client: the client's computed
+    wall time (requests × (latency + per-item cost)) over hydrate's (whole process)."""
+    return _ratio(s, (PER_ITEM, "seconds"), (HYDRATE, "seconds"))
+
+
+def hydrate_extrapolated_wall_ratio(s: Scenario) -> float | None:
+    """The same against the per-item client's time extrapolated from the sample it ran."""
+    return _ratio(s, (PER_ITEM_EXTRAPOLATED, "seconds"), (HYDRATE, "seconds"))
+
+
+def sample_vs_computed(s: Scenario) -> float | None:
+    """The per-item client's measured time per request over the computed one (≈ 1 when the
+    computation holds: latency + per-item cost is what the server takes)."""
+    return _ratio(s, (PER_ITEM_SAMPLE, "seconds_per_request"), (PER_ITEM, "seconds_per_request"))
+
+
+def hydrate_server_cost_s(variant: str) -> Figure:
+    """The server time ``Fields=People`` cost over a run (the emulator's ``people_cost_us``)."""
+    return field_of(variant, "people_cost_s")
+
+
 def _importer_runs(s: Scenario) -> list[Record]:
     """The importer's records (they carry the run's status; peers and floors do not)."""
     return [r for r in s.records if "status" in r]
@@ -130,15 +175,32 @@ class Target:
     higher_is_better: bool
     uses: tuple[str, ...]  # the variants it is computed from (the report says how they ran)
     kinds: tuple[str, ...] = ("plex", "jellyfin", "emby")
+    #: a limit that depends on the scenario (its library's size); ``limit`` otherwise
+    limit_of: Callable[[Scenario], float] | None = None
 
     def applies(self, s: Scenario) -> bool:
         return self.family in ("", s.family) and s.kind in self.kinds
 
-    def met(self, value: float) -> bool:
-        return value >= self.limit if self.higher_is_better else value <= self.limit
+    def bound(self, s: Scenario) -> float:
+        return self.limit if self.limit_of is None else self.limit_of(s)
+
+    def met(self, value: float, limit: float | None = None) -> bool:
+        limit = self.limit if limit is None else limit
+        return value >= limit if self.higher_is_better else value <= limit
 
 
-_IMPORTER_RUNS = (IMPORTER, IMPORTER_IN, VERIFY, VERIFY_IN, NO_CHANGE, CHANGED, COMPILED, TWIN)
+_IMPORTER_RUNS = (
+    IMPORTER,
+    IMPORTER_IN,
+    VERIFY,
+    VERIFY_IN,
+    NO_CHANGE,
+    CHANGED,
+    COMPILED,
+    TWIN,
+    HYDRATE,
+    HYDRATE_AGAIN,
+)
 _STALL_RUNS = (IMPORTER_IN, VERIFY_IN, NO_CHANGE, CHANGED)
 _DEBUG_RUNS = (IMPORTER_DEBUG, VERIFY_DEBUG, NO_CHANGE_DEBUG)
 _TIMED_RUNS = (IMPORTER_TIMED, VERIFY_TIMED, NO_CHANGE_TIMED)
@@ -169,6 +231,13 @@ TARGETS = (
            (COMPILED, TWIN), ("plex",)),
     Target("native-200k", "CPU time: twin / compiled", twin_over_compiled("cpu_s"), 1.10, "×", True,
            (COMPILED, TWIN), ("plex",)),
+    # issue 12; the limits shown are for its 3,000 shows (a smaller library is held to its own)
+    Target("hydrate", "requests", field_of(HYDRATE, "requests"), 63, "", False, (HYDRATE,), ("plex",),
+           hydrate_request_bound),
+    Target("hydrate", "requests", field_of(HYDRATE, "requests"), 123, "", False, (HYDRATE,),
+           ("jellyfin", "emby"), hydrate_request_bound),
+    Target("hydrate", "unchanged: requests", field_of(HYDRATE_AGAIN, "requests"), HYDRATE_UNCHANGED_MAX, "",
+           False, (HYDRATE_AGAIN,)),
     Target("", "peak RSS, largest process", peak_rss_mb, 300, "MB", False, _IMPORTER_RUNS),
     Target("", "host loop's longest stall", max_stall_ms, 20, "ms", False, _STALL_RUNS),
     Target("", "longest callback, asyncio debug log", slowest_callback_ms(_DEBUG_RUNS), 5, "ms", False,

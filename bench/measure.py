@@ -14,9 +14,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import process
-from bench.dbfacts import last_run_id, sync_facts
+from bench.dbfacts import hydrate_facts, last_run_id, sync_facts
 from bench.emulator import Emulator
 from bench.model import IN_PROCESS, IN_PROCESS_DEBUG, IN_PROCESS_TIMED, WHOLE_PROCESS, Record, Settings
 from bench.runner import IMPORTER_VARIANTS, RunnerSpec
@@ -114,9 +115,66 @@ def whole_process(
     return _with_rate(out)
 
 
+def hydrate_batches(kind: str, entries: list[dict[str, Any]]) -> int:
+    """The requests of a stretch of the log that fetched items' metadata by id: Plex
+    ``/library/metadata/{keys}``, Jellyfin/Emby ``/Items?Ids=...``. The rest is discovery."""
+    if kind == "plex":
+        return sum(
+            1 for e in entries if e["path"].startswith("/library/metadata/") and "/children" not in e["path"]
+        )
+    return sum(1 for e in entries if e["path"].endswith("/Items") and "Ids" in e["query"])
+
+
+def people_cost_s(entries: list[dict[str, Any]]) -> float:
+    """The server time ``Fields=People`` cost over a stretch of the log (``people_cost_us``)."""
+    return sum(float(e.get("people_cost_us", 0.0)) for e in entries) / 1e6
+
+
+def whole_process_hydrate(emu: Emulator, settings: Settings, db: Path) -> tuple[Record, list[dict[str, Any]]]:
+    """``importer hydrate --db DB URL`` from a fresh empty folder; its record and its
+    requests (the log's entries). A failure is recorded (``exit_code``), not raised: the
+    scenario checks it."""
+    token = process.write_token(settings.workdir / "token", emu.token)
+    folder = process.empty_folder(settings.workdir, "cwd-")
+    mark = emu.mark()
+    args = process.hydrate_args(emu.url, db, token, emu.spec.kind)
+    ran = process.run(args, folder, importer_env(settings), check=False)
+    entries = emu.entries_since(mark)
+    served = emu.served_since(mark, entries).as_record()
+    served.pop("listing_requests")
+    batches = hydrate_batches(emu.spec.kind, entries)
+    out: Record = {
+        "seconds": ran.seconds,
+        "cpu_s": ran.cpu_s,
+        "rss_kb": {"largest": ran.rss_max_kb},
+        "exit_code": ran.exit_code,
+        "status": ["done"] if ran.exit_code == 0 else [f"exit {ran.exit_code}"],
+        **served,
+        "batch_requests": batches,
+        "discovery_requests": served["requests"] - batches,
+        "people_cost_s": people_cost_s(entries),
+        **hydrate_facts(db).as_record(),
+        "left_in_cwd": _left_behind(folder),
+        "measured": WHOLE_PROCESS,
+    }
+    if ran.exit_code:
+        out["output"] = ran.output
+    return out, entries
+
+
 def fresh_db(settings: Settings, name: str) -> Path:
     """``name`` in the work folder, with no database (nor its side files) there."""
     path = settings.workdir / name
     for suffix in ("", "-wal", "-shm", ".cursor", ".lock"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return path
+
+
+def copy_db(settings: Settings, source: Path, name: str) -> Path:
+    """A fresh copy of ``source`` (and of its write-ahead log, were one left) as ``name``."""
+    target = fresh_db(settings, name)
+    shutil.copyfile(source, target)
+    wal = Path(f"{source}-wal")
+    if wal.exists() and wal.stat().st_size:
+        shutil.copyfile(wal, f"{target}-wal")
+    return target

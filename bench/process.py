@@ -29,6 +29,8 @@ class ProcessRun:
     cpu_s: float  # user + system time of the process and its waited-for children
     #: the largest peak RSS of the process and its waited-for children (what wait4 gives)
     rss_max_kb: int
+    exit_code: int = 0
+    output: str = ""  # the end of its stdout and stderr, when it failed
 
 
 def console_script() -> Path:
@@ -63,8 +65,9 @@ def empty_folder(parent: Path, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> ProcessRun:
-    """Run ``importer ARGS`` in ``cwd`` and wait for it with wait4; raise on failure."""
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, *, check: bool = True) -> ProcessRun:
+    """Run ``importer ARGS`` in ``cwd`` and wait for it with wait4; raise on failure
+    (``check=False``: return its exit code and the end of its output instead)."""
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -78,16 +81,25 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Proces
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        tail = ""
         if proc.returncode != 0:
             out.seek(0)
             tail = out.read().decode(errors="replace")[-3000:]
-            raise RuntimeError(f"importer {' '.join(args[:1])} exited {proc.returncode}:\n{tail}")
-    return ProcessRun(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+            if check:
+                raise RuntimeError(f"importer {' '.join(args[:1])} exited {proc.returncode}:\n{tail}")
+    return ProcessRun(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, tail)
 
 
 def sync_args(url: str, db: Path, token_file: Path, kind: str, *, full: bool = False) -> list[str]:
     args = ["sync", url, "--db", str(db), "--token-file", str(token_file), "--kind", kind]
     return [*args, "--quiet", "--progress", "none", *(["--full"] if full else [])]
+
+
+def hydrate_args(url: str, db: Path, token_file: Path, kind: str) -> list[str]:
+    """``importer hydrate --db DB URL --kind K --token-file F --quiet``: the shows (the
+    default), one request in flight (the default)."""
+    args = ["hydrate", "--db", str(db), url, "--kind", kind, "--token-file", str(token_file)]
+    return [*args, "--quiet", "--progress", "none"]
 
 
 def implementation(cwd: Path, env: dict[str, str] | None = None) -> str:

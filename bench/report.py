@@ -12,7 +12,12 @@ from bench.model import (
     FLOOR,
     HOT_COMPILED,
     HOT_TWIN,
+    HYDRATE,
+    HYDRATE_AGAIN,
     PEERS,
+    PER_ITEM,
+    PER_ITEM_EXTRAPOLATED,
+    PER_ITEM_SAMPLE,
     TWIN,
     Record,
     Scenario,
@@ -63,11 +68,11 @@ def targets_table(scenarios: list[Scenario]) -> list[str]:
                 continue
             used = [rec for v in t.uses if (rec := s.get(v)) is not None]
             how = "; ".join(f"{rec['variant']}: {_how(rec)}" for rec in used)
-            limit = _shown(t, t.limit)
+            bound = t.bound(s)
             sign = "≥" if t.higher_is_better else "≤"
             lines.append(
-                f"| {s.name} | {t.figure} | {how} | {_shown(t, value)} | {sign} {limit} "
-                f"| {'✓' if t.met(value) else '✗'} |"
+                f"| {s.name} | {t.figure} | {how} | {_shown(t, value)} | {sign} {_shown(t, bound)} "
+                f"| {'✓' if t.met(value, bound) else '✗'} |"
             )
     return lines
 
@@ -89,6 +94,22 @@ def _against(s: Scenario, rec: Record) -> str:
         return f"compiled {w:.2f}× faster ({cpu:.2f}× in CPU time)"
     if variant == HOT_TWIN and (other := s.get(HOT_COMPILED)):
         return f"compiled {rec['seconds'] / other['seconds']:.1f}× faster"
+    return _against_hydrate(s, rec)
+
+
+def _against_hydrate(s: Scenario, rec: Record) -> str:
+    variant = rec["variant"]
+    if variant == PER_ITEM and (r := figures.hydrate_requests_ratio(s)):
+        wall = figures.hydrate_wall_ratio(s)
+        return f"hydrate makes 1/{_ratio(r)} of its requests" + (f", {_ratio(wall)}× faster" if wall else "")
+    if variant == PER_ITEM_SAMPLE and (x := figures.sample_vs_computed(s)):
+        return f"{rec['seconds_per_request']:.3f} s a request: {x:.2f}× the computed time per request"
+    if variant == PER_ITEM_EXTRAPOLATED and (x := figures.hydrate_extrapolated_wall_ratio(s)):
+        return f"hydrate {_ratio(x)}× faster"
+    if variant == HYDRATE and rec.get("shows"):
+        return f"{_num(rec['shows'] - rec['unhydrated_shows'])} of {_num(rec['shows'])} shows hydrated"
+    if variant == HYDRATE_AGAIN and s.get(HYDRATE):
+        return "on the hydrated copy, nothing changed"
     return ""
 
 
@@ -106,10 +127,14 @@ HEAD = (
     "variant | measured | wall s | CPU s | requests | round trips | MB served | transactions | episodes/s "
     "| peak RSS MB (per process) | loop stall ms | slowest callback ms (n ≥ 5 ms) | emulator CPU s | compared"
 )
+#: a column only in the scenarios whose records have it: (header, key)
+OPTIONAL = (("server People s", "people_cost_s", 2),)
 
 
 def measurements_table(s: Scenario) -> list[str]:
-    lines = [f"| {HEAD} |", "|" + "---|" * (HEAD.count("|") + 1)]
+    optional = [(head, key, digits) for head, key, digits in OPTIONAL if any(key in r for r in s.records)]
+    head = HEAD.replace(" | compared", "".join(f" | {h}" for h, _, _ in optional) + " | compared")
+    lines = [f"| {head} |", "|" + "---|" * (head.count("|") + 1)]
     for rec in s.records:
         cells = [
             label(rec),
@@ -125,6 +150,7 @@ def measurements_table(s: Scenario) -> list[str]:
             _num(rec.get("stall_ms"), 1),
             _slow(rec),
             _num((rec.get("emulator") or {}).get("cpu_s"), 1),
+            *(_num(rec.get(key), digits) for _, key, digits in optional),
             _against(s, rec),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -143,9 +169,11 @@ def _slow_sources(s: Scenario) -> list[str]:
 
 def _title(s: Scenario) -> str:
     server = s.server
-    size = f"{server.episodes:,} episodes" if server.episodes else f"{server.shows} shows × 5 × 10"
+    size = f"{server.episodes:,} episodes" if server.episodes else f"{server.shows:,} shows × 5 × 10"
     latency = f", {server.latency_ms:g} ms per request" if server.latency_ms else ""
-    return f"### {s.name}: {s.kind}, {size}{latency}"
+    people = getattr(server, "people_cost_s", 0.0)
+    cost = f", People {people * 1000:g} ms per item" if people else ""
+    return f"### {s.name}: {s.kind}, {size}{latency}{cost}"
 
 
 def markdown(scenarios: list[Scenario], header: str = "") -> str:

@@ -13,7 +13,9 @@ Variants (``RunnerSpec.variant``):
 * ``importer-timed``: the same on a plain asyncio loop without debug mode, every callback
   timed (bench/slowlog.py says why both); its CPU time is not reported either;
 * ``ceiling``: the store-only ceiling (bench/floors.py);
-* ``seed-original``, ``seed-optimised``, ``plexapi``: the peers (bench/baselines.py).
+* ``seed-original``, ``seed-optimised``, ``plexapi``: the peers (bench/baselines.py);
+* ``per-item``: the per-item client hydration is held against (bench/peritem.py), on
+  ``options["sample"]`` shows of the database ``source``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import sys
 import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import apsw
 
-from bench import baselines, floors, slowlog
+from bench import baselines, dbfacts, floors, peritem, slowlog
 
 IMPORTER_VARIANTS = ("importer", "importer-debug", "importer-timed")
 #: no process CPU time: the ceiling times its writes itself; debug mode and timing distort it
@@ -43,7 +46,7 @@ class RunnerSpec:
     url: str = ""
     token: str = ""
     db: str = ""
-    source: str = ""  # ceiling: the importer's database whose rows it copies
+    source: str = ""  # ceiling: the importer's database whose rows it copies; per-item: its shows
     headers: dict[str, str] = field(default_factory=dict)  # peers: the server's auth headers
     options: dict[str, Any] = field(default_factory=dict)  # importer: SyncOptions fields
 
@@ -135,6 +138,9 @@ def run(spec: RunnerSpec) -> dict[str, Any]:
         out = _importer(spec)
     elif spec.variant == "ceiling":
         out = asdict(floors.ceiling(spec.source, spec.db))
+    elif spec.variant == "per-item":
+        shows = dbfacts.sample_shows(Path(spec.source), int(spec.options.get("sample", 30)))
+        out = peritem.run(spec.kind, spec.url, spec.headers, shows).as_record()
     else:
         started = time.perf_counter()
         if spec.variant == "plexapi":

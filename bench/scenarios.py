@@ -10,6 +10,9 @@
 * ``nightly``: the 100,000 episodes synced again: no change, and 1% changed.
 * ``native``: 200,000 episodes, the compiled hot path against its pure-Python twin,
   end to end and stage by stage.
+* ``hydrate``: 3,000 shows × 5 × 10, 200 ms per request, Jellyfin's ``People`` at 20 ms
+  per item: ``importer hydrate`` after a sync, and again unchanged, against a per-item
+  client (one request per show: computed, and really run on a sample).
 
 Each importer figure is measured where it means something (bench/figures.py): wall
 times on the whole process, CPU, stall and memory in process, slow callbacks on a
@@ -21,13 +24,15 @@ ceiling, importer, ceiling, ...) so that host noise hits both alike.
 from __future__ import annotations
 
 import functools
+import math
+import re
 import timeit
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import measure, process
+from bench import dbfacts, figures, measure, process
 from bench.emulator import Emulator, ServerSpec
 from bench.floors import round_trips_needed
 from bench.model import (
@@ -37,6 +42,8 @@ from bench.model import (
     FLOOR,
     HOT_COMPILED,
     HOT_TWIN,
+    HYDRATE,
+    HYDRATE_AGAIN,
     IMPORTER,
     IMPORTER_DEBUG,
     IMPORTER_IN,
@@ -45,6 +52,9 @@ from bench.model import (
     NO_CHANGE_DEBUG,
     NO_CHANGE_TIMED,
     PEERS,
+    PER_ITEM,
+    PER_ITEM_EXTRAPOLATED,
+    PER_ITEM_SAMPLE,
     TWIN,
     VERIFY,
     VERIFY_DEBUG,
@@ -63,6 +73,9 @@ BEST_OF = 2  # the 1M import, its ceiling, the verification: best of 2
 IN_PROCESS_RUNS = 2  # CPU time, stall, peak RSS: the median
 NIGHTLY_RUNS = 3
 NATIVE_RUNS = 3  # compiled and twin, interleaved: the median of each
+#: hydrate, each followed by the unchanged run: the median of each (on Jellyfin a run is
+#: 60 s of server People cost alone)
+HYDRATE_RUNS = 2
 
 
 @contextmanager
@@ -397,3 +410,170 @@ def _hot_path(n: int = 200_000) -> tuple[float, float]:
     if speedups.IMPLEMENTATION != "c":
         best["c"] = float("nan")
     return best["c"], best["py"]
+
+
+# --------------------------------------------------------------------------- hydrate
+#: issue 12: Jellyfin 10.10/10.11 run one GetPeople query per item; the bench charges 20 ms
+JELLYFIN_PEOPLE_COST_S = 0.020
+#: shows the per-item client really asks for, to check the time computed for all of them
+PER_ITEM_SAMPLE_SHOWS = 30
+#: a single-item path: what a person id must never be requested on (issue 12)
+_ITEM_PATH = re.compile(r"/Items/([^/?]+)$")
+
+
+def hydrate(
+    kind: str,
+    settings: Settings,
+    shows: int = 3000,
+    latency_ms: float = 200.0,
+    people_cost_s: float = JELLYFIN_PEOPLE_COST_S,
+    sample: int = PER_ITEM_SAMPLE_SHOWS,
+) -> Scenario:
+    """``importer hydrate`` (whole process) from unhydrated copies of one synced database,
+    each followed by an unchanged run on the hydrated copy; against a per-item client,
+    computed for every show and really run on ``sample`` of them. ``people_cost_s``:
+    Jellyfin/Emby's server time per item rendered with People (Plex: none)."""
+    full_size = (shows, latency_ms) == (3000, 200.0)
+    name = f"hydrate-{kind}" if full_size else f"hydrate-{shows}x{latency_ms:g}ms-{kind}"
+    cost = 0.0 if kind == "plex" else people_cost_s
+    spec = ServerSpec(kind, shape="seed", shows=shows, latency_ms=latency_ms, cache=True, people_cost_s=cost)
+    scenario = Scenario(name, kind, "hydrate", spec)
+    with _server(scenario) as emu:
+        log("   importer sync, whole process (not measured) ...")
+        synced = measure.fresh_db(settings, "synced.db")
+        sync = measure.whole_process(emu, settings, synced)
+        _check_finished(scenario, "the sync", sync, shows * 5 * 10)
+        scenario.notes.append(
+            f"before hydrating: one `importer sync` (not measured), {sync['seconds']:.1f} s, "
+            f"{sync['requests']} requests, {sync['episodes_in_db']:,} episodes"
+        )
+        emu.controls({"people_cost_s": cost})  # it drops the response cache: the sync's pages
+        ids = dbfacts.source_ids(synced)
+        first, again = [], []
+        for n in range(settings.runs(HYDRATE_RUNS)):
+            log(f"   hydrate, whole process, then again unchanged ({n + 1}) ...")
+            copy = measure.copy_db(settings, synced, "hydrate.db")  # every run starts unhydrated
+            first.append(_hydrate_run(scenario, emu, settings, copy, ids, HYDRATE))
+            again.append(_hydrate_run(scenario, emu, settings, copy, ids, HYDRATE_AGAIN))
+        hydrated = scenario.record(HYDRATE, first)
+        scenario.record(HYDRATE_AGAIN, again)
+        log(f"   per-item client, {sample} shows ...")
+        measured = _per_item_sample(scenario, emu, settings, synced, sample)
+        measure.fresh_db(settings, "hydrate.db")
+        measure.fresh_db(settings, "synced.db")
+    computed = _per_item(scenario, hydrated, measured)
+    scenario.notes += _hydrate_notes(scenario, hydrated, computed, measured)
+    return scenario
+
+
+def _hydrate_run(
+    scenario: Scenario, emu: Emulator, settings: Settings, db: Path, ids: set[str], variant: str
+) -> Record:
+    rec, entries = measure.whole_process_hydrate(emu, settings, db)
+    scenario.check(f"{variant} finished (exit 0)", rec["exit_code"] == 0,
+                   f"exit {rec['exit_code']}: {rec.get('output', '')[-500:]}")  # fmt: skip
+    if variant == HYDRATE:
+        bound = figures.hydrate_request_bound(scenario)
+        scenario.check(f"{variant}: at most {bound:g} requests", rec["requests"] <= bound,
+                       f"{rec['requests']} requests")  # fmt: skip
+    else:
+        most = figures.HYDRATE_UNCHANGED_MAX
+        scenario.check(f"{variant}: at most {most} requests", rec["requests"] <= most,
+                       f"{rec['requests']} requests")  # fmt: skip
+    scenario.check(f"{variant}: every show hydrated", rec["unhydrated_shows"] == 0 and rec["shows"] > 0,
+                   f"{rec['unhydrated_shows']} of {rec['shows']} shows without hydrated_at")  # fmt: skip
+    scenario.check(f"{variant}: credits stored", rec["credits"] > 0, f"{rec['credits']} credits")
+    asked = sorted({m[1] for e in entries if (m := _ITEM_PATH.search(e["path"])) and m[1] not in ids})
+    scenario.check(f"{variant}: no GET /Items/{{personId}}", not asked,
+                   f"{len(asked)} ids that are no show, season or episode: {asked[:5]}")  # fmt: skip
+    scenario.check(f"{variant} left nothing in its working folder", not rec["left_in_cwd"],
+                   f"left {rec['left_in_cwd']}")  # fmt: skip
+    return rec
+
+
+def _per_item_sample(
+    scenario: Scenario, emu: Emulator, settings: Settings, synced: Path, sample: int
+) -> Record:
+    """The per-item client, really run on ``sample`` shows spread over the library."""
+    mark = emu.mark()
+    spec = RunnerSpec("per-item", kind=emu.spec.kind, url=emu.url, token=emu.token, source=str(synced),
+                      headers=emu.headers, options={"sample": sample})  # fmt: skip
+    rec = measure.in_process(emu, settings, spec)
+    rec["people_cost_s"] = measure.people_cost_s(emu.entries_since(mark))
+    scenario.check(f"{PER_ITEM_SAMPLE}: one request per show", rec["requests"] == rec["shows"] == sample,
+                   f"{rec['requests']} requests for {rec['shows']} shows, {sample} asked")  # fmt: skip
+    scenario.check(f"{PER_ITEM_SAMPLE}: the answers carried credits", rec["people_seen"] > 0,
+                   f"{rec['people_seen']} credits")  # fmt: skip
+    return rec
+
+
+def _per_item(scenario: Scenario, hydrated: Record, measured: Record) -> Record:
+    """The per-item client on every show: one request per show plus hydrate's discovery,
+    its time computed as requests × (latency + per-item cost); then ``measured``, the
+    sample it really ran (recorded here), and its time per request extrapolated to every
+    show."""
+    shows = int(hydrated["shows"])
+    discovery = math.ceil(hydrated["discovery_requests"])
+    latency = scenario.server.latency_ms / 1000
+    cost = scenario.server.people_cost_s
+    per_request = latency + cost
+    requests = shows + discovery
+    computed = scenario.record(PER_ITEM, [{
+        "seconds": shows * per_request + discovery * latency,
+        "seconds_per_request": per_request,
+        "requests": requests,
+        "round_trips": requests,  # one after the other
+        "people_cost_s": shows * cost,
+        "measured": "computed: requests × (latency + People cost per item)",
+    }])  # fmt: skip
+    measured = scenario.record(PER_ITEM_SAMPLE, [measured])
+    sampled = max(int(measured["shows"]), 1)
+    scenario.record(PER_ITEM_EXTRAPOLATED, [{
+        "seconds": shows * measured["seconds_per_request"] + discovery * latency,
+        "requests": requests,
+        "round_trips": requests,
+        "people_cost_s": measured["people_cost_s"] * shows / sampled,
+        "measured": f"{sampled} shows' time per request × {shows:,}",
+    }])  # fmt: skip
+    return computed
+
+
+def _hydrate_notes(scenario: Scenario, hydrated: Record, computed: Record, measured: Record) -> list[str]:
+    shows = int(hydrated["shows"])
+    server = scenario.server
+    again = scenario.get(HYDRATE_AGAIN) or {}
+    extrapolated = (scenario.get(PER_ITEM_EXTRAPOLATED) or {}).get("seconds", 0.0)
+    notes = [
+        f"hydrate: {hydrated['requests']:g} requests ({hydrated['batch_requests']:g} by id, "
+        f"{hydrated['discovery_requests']:g} discovery) for {shows:,} shows; {hydrated['credits']:,.0f} "
+        f"credits, {hydrated['people']:,.0f} people, {hydrated['images']:,.0f} images stored",
+        f"unchanged hydrate on the hydrated copy: {_requests(again.get('requests', 0))}, "
+        f"{again.get('seconds', 0):.2f} s",
+        f"per-item client: one request per show plus hydrate's discovery, {computed['requests']:,} "
+        f"requests; its wall time is computed, not waited for: requests × ({server.latency_ms:g} ms latency "
+        f"+ {server.people_cost_s * 1000:g} ms People per show) = {computed['seconds']:.1f} s",
+        f"the same client really run on {measured['shows']} shows, one after the other: "
+        f"{measured['seconds_per_request'] * 1000:.1f} ms a request against "
+        f"{computed['seconds_per_request'] * 1000:.1f} ms computed; × {shows:,} shows: {extrapolated:.1f} s",
+    ]
+    r, w = figures.hydrate_requests_ratio(scenario), figures.hydrate_wall_ratio(scenario)
+    x = figures.hydrate_extrapolated_wall_ratio(scenario)
+    if r and w:
+        notes.append(
+            f"hydrate against the per-item client: {r:.0f}× fewer requests, {w:.1f}× faster (computed)"
+            + (f", {x:.1f}× faster (extrapolated from the sample)" if x else "")
+        )
+    if server.people_cost_s:
+        notes.append(
+            f"server time charged for People: hydrate {hydrated['people_cost_s']:.1f} s, per-item client "
+            f"{computed['people_cost_s']:.1f} s: the same, as on Jellyfin 10.10/10.11 (one GetPeople per "
+            "item, batched or not); batching saves requests and latency, not that. Jellyfin 12.0 batches "
+            "People: hydrate's server cost would be lower there (not emulated)"
+        )
+    else:
+        notes.append("Plex: no per-item People cost is charged (0 s for both)")
+    return notes
+
+
+def _requests(n: float) -> str:
+    return f"{n:g} request{'' if n == 1 else 's'}"
