@@ -214,16 +214,13 @@ async def test_only_what_a_sync_changed_is_hydrated_again(tmp_path: Path, kind: 
         result = await importer.sync(url, db, token=server.token, options=SyncOptions(kind=kind))
         assert result.exit_code == 0
         changed_show = scalar(db, "SELECT source_id FROM shows WHERE hydrated_etag IS NOT etag")
-        changed_episodes = [
-            r
-            for r in [
-                scalar(db, "SELECT group_concat(source_id) FROM episodes WHERE hydrated_etag IS NOT etag")
-            ]
-        ]
+        changed_episodes = scalar(
+            db, "SELECT group_concat(source_id) FROM episodes WHERE hydrated_etag IS NOT etag"
+        )
         assert changed_show is not None, renamed
-        assert changed_episodes[0] is not None and "," not in changed_episodes[0], updated
+        assert changed_episodes is not None and "," not in changed_episodes, updated
         hydrated, paths = await run_hydrate(server, db, episodes=True)
-    assert batch_ids(paths) == [changed_show, changed_episodes[0]], paths
+    assert batch_ids(paths) == [changed_show, changed_episodes], paths
     assert (hydrated.shows, hydrated.episodes) == (1, 1)
     assert scalar(db, "SELECT count(*) FROM shows WHERE hydrated_etag IS NOT etag") == 0
 
