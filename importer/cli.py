@@ -566,6 +566,7 @@ def status(db_path: Path) -> None:
 def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, progress: str) -> None:
     """Start an emulated server with a generated library and import it into --db."""
     from importer.emulator import Controls, LibrarySpec, make_server
+    from importer.hydration.runner import HydrateOptions
     from importer.pipeline import Importer
     from importer.progress import Progress
     from importer.results import format_summary
@@ -581,7 +582,16 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
             fail(exc)
             return
         seconds = time.monotonic() - started
-    click.echo(format_summary(result))
+        click.echo(format_summary(result))
+        # the shows' cast, crew and genres too, while the server runs: the demo's database
+        # is then one an app could use, and the queries below have something to show
+        hydrated = (
+            0
+            if result.exit_code
+            else _run_hydrate(
+                db_path, server.token, url, None, False, HydrateOptions(), progress, quiet=False
+            )
+        )
     totals = {
         k: sum(lib.totals.get(k, 0) for lib in result.libraries) for k in ("shows", "seasons", "episodes")
     }
@@ -595,8 +605,13 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
         f'  sqlite3 {db_path} "SELECT s.title, e.season_number, e.episode_number, e.title '
         f'FROM episodes e JOIN shows s ON s.id = e.show_id ORDER BY e.added_at DESC LIMIT 5"'
     )
+    click.echo(
+        f'  sqlite3 {db_path} "SELECT p.name, c.role FROM credits c JOIN people p ON p.id = c.person_id '
+        "WHERE c.item_type = 'show' AND c.kind = 'actor' AND c.item_id = (SELECT min(id) FROM shows) "
+        'ORDER BY c.position"'
+    )
     click.echo(f"  importer status --db {db_path}")
-    sys.exit(result.exit_code)
+    sys.exit(result.exit_code or hydrated)
 
 
 @cli.command()

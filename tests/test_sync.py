@@ -298,6 +298,10 @@ def test_demo_command(tmp_path: Path) -> None:
     conn = apsw.Connection(str(tmp_path / "demo.db"))
     assert conn.execute("SELECT count(*) FROM shows").get == 10
     assert conn.execute("SELECT count(*) FROM episodes WHERE show_id IS NULL OR season_id IS NULL").get == 0
+    # and the shows hydrated: the query the demo suggests for a cast has rows to show
+    assert conn.execute("SELECT count(*) FROM shows WHERE hydrated_at IS NULL").get == 0
+    assert conn.execute("SELECT count(*) FROM credits WHERE item_type = 'show'").get > 0
+    assert "hydrated" in out.stdout
 
 
 def child_pids() -> set[int]:
