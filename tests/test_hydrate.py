@@ -681,3 +681,19 @@ async def test_python_plexapi_reads_what_hydrate_stored(tmp_path: Path) -> None:
     kinds = {kind for _, _, kind in read[0]}
     assert kinds == {"actor", "guest_star", "director", "writer", "producer"} and read[1]
     assert read == stored
+
+
+async def test_status_counts_what_is_hydrated_as_of_its_etag(tmp_path: Path) -> None:
+    from importer.store import queries
+
+    server = make_server("jellyfin", Library(FEATURED))
+    db = tmp_path / "lib.db"
+    async with synced(server, db) as url:
+        assert "hydrated 0 of 6 shows" in queries.status_report(db)
+        await run_hydrate(server, db, episodes=True)
+        episodes = scalar(db, "SELECT count(*) FROM episodes")
+        assert f"hydrated 6 of 6 shows, {episodes:,} of {episodes:,} episodes" in queries.status_report(db)
+        server.apply_changes("rename", 1, seed=4)  # a show changed: hydrated no more, once synced
+        result = await importer.sync(url, db, token=server.token, options=SyncOptions(kind="jellyfin"))
+        assert result.exit_code == 0
+    assert "hydrated 5 of 6 shows" in queries.status_report(db)

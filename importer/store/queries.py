@@ -41,6 +41,9 @@ class Library:
     files: int
     #: when the last run that finished with status 'done' ended (unix seconds), or None
     last_synced_at: int | None
+    #: shows and episodes whose cast, crew and artwork are hydrated as of their etag
+    shows_hydrated: int = 0
+    episodes_hydrated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,14 @@ def libraries(conn: apsw.Connection) -> list[Library]:
             "SELECT e.library_id, count(*) FROM media_files AS f JOIN episodes AS e ON e.id = f.episode_id "
             "GROUP BY e.library_id",
         )
+        # "as of their etag": an item changed since (or never) hydrated does not count
+        hydrated = {
+            table: _counts(
+                conn,
+                f"SELECT library_id, count(*) FROM {table} WHERE hydrated_etag IS etag GROUP BY library_id",
+            )
+            for table in ("shows", "episodes")
+        }
         synced = _counts(
             conn,
             "SELECT library_id, max(finished_at) FROM runs WHERE status = 'done' "
@@ -105,6 +116,8 @@ def libraries(conn: apsw.Connection) -> list[Library]:
                 episodes.get(id, 0),
                 files.get(id, 0),
                 synced.get(id),
+                hydrated["shows"].get(id, 0),
+                hydrated["episodes"].get(id, 0),
             )
             for id, server_id, source_id, title, kind in conn.execute(
                 "SELECT id, server_id, source_id, title, kind FROM libraries ORDER BY server_id, id"
@@ -178,7 +191,9 @@ def status_report(path: str | os.PathLike[str], runs: int = 10) -> str:
             lines.append(
                 f"  {lib.title or lib.source_id!r}: {lib.shows:,} shows, {lib.seasons:,} seasons, "
                 f"{lib.episodes:,} episodes, {lib.files:,} files; "
-                f"last complete sync {_when(lib.last_synced_at)}"
+                f"last complete sync {_when(lib.last_synced_at)}; "
+                f"hydrated {lib.shows_hydrated:,} of {lib.shows:,} shows, "
+                f"{lib.episodes_hydrated:,} of {lib.episodes:,} episodes"
             )
     if recent:
         lines.append("Last runs:")
