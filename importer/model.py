@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Literal
 
 import msgspec
 
@@ -29,6 +30,16 @@ class StreamKind(StrEnum):
 
 #: parents first: the order streams are listed and reported in
 STREAMS: tuple[StreamKind, ...] = (StreamKind.SHOWS, StreamKind.SEASONS, StreamKind.EPISODES)
+
+#: an item's type where credits, item_genres and images name it (``item_type``)
+ItemType = Literal["show", "season", "episode"]
+#: each item type's stream (and table), and each stream's item type
+STREAM_OF: dict[ItemType, StreamKind] = {
+    "show": StreamKind.SHOWS,
+    "season": StreamKind.SEASONS,
+    "episode": StreamKind.EPISODES,
+}
+ITEM_TYPE_OF: dict[StreamKind, ItemType] = {stream: item_type for item_type, stream in STREAM_OF.items()}
 
 
 class RunMode(StrEnum):

@@ -4,7 +4,6 @@ which two equal databases need not share)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import ground_truth
 
 #: the hydration of the command line (signals included) with small batches, to be killed
 #: between commits: argv = url db token batch_size [--episodes] [--attempts=N]
@@ -36,52 +36,29 @@ except ImporterError as exc:
 
 @dataclass
 class Metadata:
-    """What hydration stores, keyed by the server's ids."""
+    """What hydration stores in a whole database, keyed by the server's ids: the
+    ground truth's reading of each library (:func:`ground_truth.read_metadata`), merged,
+    plus the shows' ratings and the hydration marks."""
 
-    #: person source_id -> (name, thumb)
-    people: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    #: (item_type, item source_id) -> [(kind, position, person source_id, role)], sorted
-    credits: dict[tuple[str, str], list[tuple[str, int, str, str | None]]] = field(default_factory=dict)
-    #: (item_type, item source_id) -> genre names in position order
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (item_type, item source_id) -> [(person source_id, kind, role, position)]
+    credits: dict[tuple[str, str], list[tuple[str, str, str | None, int]]] = field(default_factory=dict)
     genres: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    #: (item_type, item source_id) -> {(kind, path, tag)}
-    images: dict[tuple[str, str], set[tuple[str, str, str | None]]] = field(default_factory=dict)
+    images: dict[tuple[str, str], set[tuple[str, str, str]]] = field(default_factory=dict)
     #: show source_id -> (content_rating, studio, critic_rating, audience_rating)
     ratings: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     #: (item_type, source_id) -> hydrated_etag, for the items hydrated
     marks: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
-_ITEMS = """
-SELECT 'show', id, source_id FROM shows UNION ALL
-SELECT 'season', id, source_id FROM seasons UNION ALL
-SELECT 'episode', id, source_id FROM episodes
-"""
-
-
 def read_metadata(db: Path) -> Metadata:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        items = {(t, i): sid for t, i, sid in conn.execute(_ITEMS)}
-        people = {pid: (sid, name, thumb) for pid, sid, name, thumb in conn.execute(
-            "SELECT id, source_id, name, thumb FROM people")}  # fmt: skip
-        got = Metadata(people={sid: (name, thumb) for sid, name, thumb in people.values()})
-        for pid, item_type, item_id, kind, role, position in conn.execute(
-            "SELECT person_id, item_type, item_id, kind, role, position FROM credits"
-        ):
-            key = (item_type, items[(item_type, item_id)])
-            got.credits.setdefault(key, []).append((kind, position, people[pid][0], role))
-        for value in got.credits.values():
-            value.sort()
-        for item_type, item_id, name in conn.execute(
-            "SELECT g.item_type, g.item_id, n.name FROM item_genres g JOIN genres n ON n.id = g.genre_id "
-            "ORDER BY g.item_type, g.item_id, g.position"
-        ):
-            got.genres.setdefault((item_type, items[(item_type, item_id)]), []).append(name)
-        for item_type, item_id, kind, path, tag in conn.execute(
-            "SELECT item_type, item_id, kind, path, tag FROM images"
-        ):
-            got.images.setdefault((item_type, items[(item_type, item_id)]), set()).add((kind, path, tag))
+        got = Metadata()
+        for (source_id,) in conn.execute("SELECT source_id FROM libraries").fetchall():
+            library = ground_truth.read_metadata(conn, source_id)
+            for name in ("people", "credits", "genres", "images"):
+                getattr(got, name).update(getattr(library, name))
         for sid, *ratings in conn.execute(
             "SELECT source_id, content_rating, studio, critic_rating, audience_rating FROM shows"
         ):
@@ -136,21 +113,6 @@ def token_file(db: Path, token: str) -> Path:
     path.write_text(token)
     path.chmod(0o600)
     return path
-
-
-def cli(*args: str, token: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m importer ARGS`` with the token in IMPORTER_TOKEN (or none)."""
-    env = {k: v for k, v in os.environ.items() if k != "IMPORTER_TOKEN"}
-    if token is not None:
-        env["IMPORTER_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "importer", *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def start_runner(url: str, db: Path, token: str, batch_size: int, *extra: str) -> subprocess.Popen[str]:

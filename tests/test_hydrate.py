@@ -21,15 +21,16 @@ from typing import Any
 import apsw
 import ground_truth
 import pytest
-from hydrate_helpers import cli, dangling, read_metadata, scalar, start_runner, token_file
+from hydrate_helpers import dangling, read_metadata, scalar, start_runner, token_file
+from test_sync import cli
 
 import importer
+from importer import HydrateOptions, HydrateResult
 from importer.emulator import Controls, EmulatedServer, Library, LibrarySpec, make_server
 from importer.emulator.faults import Fault, FaultPlan
 from importer.emulator.server import LoggedRequest, TvLibrary
 from importer.errors import LockedError, TransportError, UnusableDatabase
 from importer.http import RetryPolicy
-from importer.hydration import HydrateOptions, HydrateResult
 from importer.lock import DatabaseLock
 from importer.pipeline import SyncOptions
 
@@ -155,7 +156,8 @@ async def test_every_show_and_episode_is_hydrated_and_marked(tmp_path: Path, kin
     assert scalar(db, "SELECT count(*) FROM seasons WHERE hydrated_at IS NOT NULL") == 0
     got = read_metadata(db)
     assert all(("show", sid) in got.credits for sid, _ in got.ratings.items()), "a show without a cast"
-    assert {k for k, *_ in (c for v in got.credits.values() for c in v)} >= {"actor", "director", "writer"}
+    kinds = {kind for credits in got.credits.values() for _, kind, *_ in credits}
+    assert kinds >= {"actor", "director", "writer"}
     assert result.credits == sum(map(len, got.credits.values()))
     assert result.people == len(got.people) and result.people_pruned == 0
     assert not dangling(db)

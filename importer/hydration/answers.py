@@ -11,7 +11,8 @@ import apsw
 
 from importer.compression import inflate
 from importer.http import FetchedPage
-from importer.hydration.model import Answer, Hydrated, ItemType, Target
+from importer.hydration.model import Answer, Hydrated, Target
+from importer.model import ItemType
 from importer.store.metadata import MetadataCounts, write_hydrated
 
 #: how to read one kind of answer

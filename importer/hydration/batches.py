@@ -15,16 +15,13 @@ from importer.hydration import select
 from importer.hydration.answers import Decoder, StoredAnswer, store_answer
 from importer.hydration.database import Database
 from importer.hydration.identity import Link
-from importer.hydration.model import ItemType, Target
+from importer.hydration.model import Target
 from importer.hydration.pacing import RequestPacer
 from importer.hydration.result import HydrateResult, LibraryHydration
-from importer.model import PageRequest
+from importer.model import STREAM_OF, ItemType, PageRequest
 from importer.progress import Progress
 
 log = logging.getLogger(__name__)
-
-#: the progress stream of each item type
-STREAM: dict[ItemType, str] = {"show": "shows", "season": "seasons", "episode": "episodes"}
 
 
 @dataclass
@@ -78,7 +75,7 @@ class Batches:
         self.tally(item_type, result, answer)
         # what the server no longer has stays unmarked: a later sync deletes it
         result.missing += len(targets) - answer.counts.items
-        self.progress.advance(lib.title, STREAM[item_type], len(targets))
+        self.progress.advance(lib.title, STREAM_OF[item_type], len(targets))
 
     async def fetch_and_store(
         self, request: PageRequest, decode: Decoder, item_type: ItemType, targets: list[Target]

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import msgspec
 from msgspec import Struct
 
-from importer.hydration.model import CAST, Answer, Credit, Image, ItemMetadata, ItemType, Person, ShowFields
-from importer.model import PageRequest
+from importer.hydration.model import CAST, Answer, Credit, Image, ItemMetadata, Person, ShowFields
+from importer.model import ItemType, PageRequest
 from importer.sources import jellyfin as source
 from importer.sources.common import JSON, as_id, decode_json
 

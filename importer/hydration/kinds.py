@@ -9,8 +9,8 @@ from typing import Protocol
 import msgspec
 
 from importer.hydration import jellyfin, plex
-from importer.hydration.model import Answer, ItemType
-from importer.model import PageRequest
+from importer.hydration.model import Answer
+from importer.model import ItemType, PageRequest
 from importer.sources import jellyfin as jellyfin_source
 from importer.sources import make_source
 from importer.sources import plex as plex_source

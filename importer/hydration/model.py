@@ -7,14 +7,8 @@ store (:mod:`importer.store.metadata`) writes them, the runner passes them betwe
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-#: an item's type in ``credits``, ``item_genres`` and ``images`` (its table, singular)
-ItemType = Literal["show", "season", "episode"]
-#: the table of each item type
-TABLES: dict[ItemType, str] = {"show": "shows", "season": "seasons", "episode": "episodes"}
 #: the credit kinds whose ``role`` is a character (the schema's ``credits.role``); a crew
 #: member's "role" (a job: "Screenplay") is not stored
 CAST = frozenset({"actor", "guest_star"})

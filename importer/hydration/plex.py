@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import msgspec
 from msgspec import Struct, field
 
-from importer.hydration.model import CAST, Answer, Credit, Image, ItemMetadata, ItemType, Person, ShowFields
-from importer.model import PageRequest
+from importer.hydration.model import CAST, Answer, Credit, Image, ItemMetadata, Person, ShowFields
+from importer.model import ItemType, PageRequest
 from importer.sources.common import JSON, as_id, decode_json, strip_token
 from importer.sources.plex import image_rows
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import apsw
 
 from importer.errors import ConfigError
-from importer.hydration.model import TABLES, ItemType, Target
+from importer.hydration.model import Target
+from importer.model import STREAM_OF, ItemType
 from importer.store.connection import mapped_errors
 from importer.store.listing import int_array
 
@@ -92,7 +93,7 @@ def _pending_where(item_type: ItemType) -> str:
     # hydrated_at IS NULL: never hydrated (also when the etag is NULL); otherwise the
     # etag moved since the last hydration
     return (
-        f"FROM {TABLES[item_type]} WHERE library_id = ? "
+        f"FROM {STREAM_OF[item_type]} WHERE library_id = ? "
         "AND (hydrated_at IS NULL OR hydrated_etag IS NOT etag)"
     )
 

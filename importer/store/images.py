@@ -11,24 +11,23 @@ from collections.abc import Iterable, Sequence
 
 import apsw
 
-#: (item_id, kind, path, tag): one image of one item, item_id the local id
+from importer.model import ItemType
+
+#: (item_id, kind, path, tag): one image of one item, item_id the local id; kind is one
+#: of 'poster', 'backdrop', 'thumb', 'banner', 'logo'
 ImageRow = tuple[int, str, str, str | None]
-ITEM_TYPES = ("show", "season", "episode")
-IMAGE_KINDS = ("poster", "backdrop", "thumb", "banner", "logo")
 
 _DELETE = "DELETE FROM images WHERE item_type = ? AND item_id = ?"
 _INSERT = "INSERT OR IGNORE INTO images (item_type, item_id, kind, path, tag) VALUES (?, ?, ?, ?, ?)"
 
 
 def replace_images(
-    conn: apsw.Connection, item_type: str, item_ids: Iterable[int], images: Sequence[ImageRow]
+    conn: apsw.Connection, item_type: ItemType, item_ids: Iterable[int], images: Sequence[ImageRow]
 ) -> None:
     """Make the images of ``item_ids`` exactly ``images`` (rows of those items only).
 
     Run inside the caller's transaction. OR IGNORE: a server that names one image twice
     stores it once."""
-    if item_type not in ITEM_TYPES:
-        raise ValueError(f"item_type must be one of {ITEM_TYPES}, not {item_type!r}")
     conn.executemany(_DELETE, ((item_type, item_id) for item_id in item_ids))
     if images:
         conn.executemany(_INSERT, ((item_type, *image) for image in images))

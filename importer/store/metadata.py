@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import apsw
 
-from importer.hydration.model import TABLES, Credit, Hydrated, ItemType, Person
+from importer.hydration.model import Credit, Hydrated, Person
+from importer.model import STREAM_OF, ItemType
 from importer.store.connection import mapped_errors
 from importer.store.images import ImageRow, replace_images
 from importer.store.listing import int_array
@@ -97,7 +98,7 @@ def write_hydrated(
                 ),
             )
         conn.executemany(
-            f"UPDATE {TABLES[item_type]} SET hydrated_at = ?, hydrated_etag = ? WHERE id = ?",
+            f"UPDATE {STREAM_OF[item_type]} SET hydrated_at = ?, hydrated_etag = ? WHERE id = ?",
             ((now, h.target.etag, h.target.id) for h in items),
         )
         counts.items = len(items)
@@ -105,7 +106,7 @@ def write_hydrated(
 
 
 def _present(conn: apsw.Connection, item_type: ItemType, ids: list[int]) -> set[int]:
-    sql = f"SELECT id FROM {TABLES[item_type]} WHERE id IN carray(?)"
+    sql = f"SELECT id FROM {STREAM_OF[item_type]} WHERE id IN carray(?)"
     return {row[0] for row in conn.execute(sql, (int_array(ids),))} if ids else set()
 
 

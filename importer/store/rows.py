@@ -28,7 +28,7 @@ from typing import Any
 import apsw
 
 from importer.errors import StoreError
-from importer.model import StreamKind
+from importer.model import ITEM_TYPE_OF, StreamKind
 from importer.rows import EPISODE_COLUMNS, ETAG, MEDIA_FILE_COLUMNS, SEASON_COLUMNS, SHOW_COLUMNS, Row
 from importer.speedups import bind_files, bind_new_rows
 from importer.store.images import ImageRow, replace_images
@@ -103,8 +103,6 @@ _FILE_INSERT = (
     f"INSERT INTO media_files ({', '.join(_FILE_COLUMNS)}) VALUES ({', '.join('?' * len(_FILE_COLUMNS))})"
 )
 _FILES_DELETE = "DELETE FROM media_files WHERE episode_id = ?"
-#: the item_type of each table's rows in credits, item_genres and images
-ITEM_TYPE = {StreamKind.SHOWS: "show", StreamKind.SEASONS: "season", StreamKind.EPISODES: "episode"}
 _PARENT_IDS = "SELECT source_id, id FROM {} WHERE library_id = ? AND source_id IN carray(?)"
 
 
@@ -376,7 +374,7 @@ class RowWriter:
             for source_id, kind, path, tag in images
             if source_id in by_source
         ]
-        replace_images(self.conn, ITEM_TYPE[table.name], changed, bound)
+        replace_images(self.conn, ITEM_TYPE_OF[table.name], changed, bound)
 
     def _adopt(
         self,
