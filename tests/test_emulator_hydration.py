@@ -384,13 +384,19 @@ def jf_hydrate(server: JellyfinServer, http: Http, batch: int = 25) -> tuple[Lib
     return got, shows
 
 
-def test_jellyfin_items_carry_the_ground_truth(jellyfin: tuple[JellyfinServer, Http]) -> None:
-    server, http = jellyfin
+def assert_serves_the_ground_truth(server: JellyfinServer, http: Http) -> LibraryTruth:
+    """Everything hydrate asks for, read from the server, equals the ground truth."""
     want = expected(server)[0]
     got, shows = jf_hydrate(server, http)
     assert_metadata_equal(got, want)
     for sid, columns in shows.items():
         assert columns == {k: want.shows[sid][k] for k in columns}, sid
+    return want
+
+
+def test_jellyfin_items_carry_the_ground_truth(jellyfin: tuple[JellyfinServer, Http]) -> None:
+    server, http = jellyfin
+    want = assert_serves_the_ground_truth(server, http)
     kinds = {c[1] for rows in want.credits.values() for c in rows}
     assert kinds >= {"actor", "guest_star", "director", "writer", "producer", "creator"}
     assert any(p["thumb"] is None for p in want.people.values())
@@ -554,11 +560,7 @@ def test_the_validator_checks_people(jellyfin: tuple[JellyfinServer, Http]) -> N
 
 def test_emby_serves_its_own_shapes(emby: tuple[EmbyServer, Http]) -> None:
     server, http = emby
-    want = expected(server)[0]
-    got, shows = jf_hydrate(server, http)
-    assert_metadata_equal(got, want)
-    for sid, columns in shows.items():
-        assert columns == {k: want.shows[sid][k] for k in columns}, sid
+    want = assert_serves_the_ground_truth(server, http)
     assert all(k[1].isdigit() for k in want.credits) and all(p.isdigit() for p in want.people)
     assert not {c[1] for rows in want.credits.values() for c in rows} - {
         "actor",
