@@ -277,6 +277,8 @@ def test_a_version_2_file_keeps_its_rows_and_gets_the_metadata_tables(tmp_path: 
     row = upgraded.execute("SELECT title, etag, critic_rating, hydrated_etag FROM shows WHERE id = 7").get
     # its etag cleared: the next full run writes it again, with its ratings and images
     assert row == ("Show", None, None, None)
+    # never hydrated, though its etag and hydrated_etag are both NULL
+    assert queries.libraries(upgraded)[0].shows_hydrated == 0
     # the triggers work on the upgraded file: a deleted show takes its metadata with it
     upgraded.execute("INSERT INTO people (id, server_id, source_id, name) VALUES (1, 1, 'p', 'P')")
     upgraded.execute("INSERT INTO credits VALUES (1, 'show', 7, 'actor', 'R', 0)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importer.errors import AuthError, ConfigError, DecodeError, NotFoundError, UnexpectedResponse
 from importer.http import HttpClient, RetryPolicy, Timeouts, redact_url
 from importer.hydration.kinds import Identity, Kind, kind_for
-from importer.hydration.select import StoredServer
+from importer.store.queries import Server
 
 #: A Jellyfin server is "taking longer than usual" with People on 10.11 (~1.5 s an item,
 #: 75 s for 50 items) before it sends a byte: more patience than a listing page needs.
@@ -31,7 +31,7 @@ class ClientSettings:
 class Link:
     """A server reached: which of the database's servers it is, how to talk to it."""
 
-    server: StoredServer
+    server: Server
     kind: Kind
     http: HttpClient
     identity: Identity
@@ -53,7 +53,7 @@ async def _identity(kind: Kind, http: HttpClient) -> Identity:
     return kind.identity(await http.get_bytes(request.path, request.params, request.headers))
 
 
-def _not_this_server(url: str, found: Identity, held: Sequence[StoredServer]) -> ConfigError:
+def _not_this_server(url: str, found: Identity, held: Sequence[Server]) -> ConfigError:
     holds = ", ".join(s.describe() for s in held)
     return ConfigError(
         f"the server at {redact_url(url)} is {found.kind} server id {found.machine_id}, but this "
@@ -64,9 +64,7 @@ def _not_this_server(url: str, found: Identity, held: Sequence[StoredServer]) ->
 
 
 @asynccontextmanager
-async def reach(
-    url: str, candidates: Sequence[StoredServer], settings: ClientSettings
-) -> AsyncIterator[Link]:
+async def reach(url: str, candidates: Sequence[Server], settings: ClientSettings) -> AsyncIterator[Link]:
     """The server at ``url``, which must be one of ``candidates`` (the database's servers,
     of the kind asked for). One identity request per kind tried: one, unless the database
     holds servers of several kinds and ``--kind`` does not say which."""

@@ -39,6 +39,7 @@ from importer.lock import DatabaseLock
 from importer.progress import Progress, ProgressEvent
 from importer.store.metadata import prune_people
 from importer.store.preflight import check_database
+from importer.store.queries import Server
 from importer.targets import check_url
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class Hydrator:
             async with reach(server.base_url, [server], settings) as link:
                 await self._server(link, show)
 
-    async def _find_show(self, servers: Sequence[select.StoredServer]) -> select.StoredShow:
+    async def _find_show(self, servers: Sequence[Server]) -> select.StoredShow:
         assert self.show is not None
         libraries = [
             lib
@@ -207,12 +208,12 @@ class Hydrator:
             self._result.requests += stats.requests
             self._result.bytes += stats.bytes_received
 
-    def _start(self, server: select.StoredServer, titles: list[str]) -> None:
+    def _start(self, server: Server, titles: list[str]) -> None:
         if not self._started:
             self._started = True
             self.progress.start(server.name or server.machine_id, titles)
 
-    def _library_result(self, server: select.StoredServer, title: str) -> LibraryHydration:
+    def _library_result(self, server: Server, title: str) -> LibraryHydration:
         result = LibraryHydration(server=server.name or server.machine_id, kind=server.kind, title=title)
         self._result.libraries.append(result)
         return result

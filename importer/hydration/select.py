@@ -12,20 +12,10 @@ import apsw
 from importer.errors import ConfigError
 from importer.hydration.model import Target
 from importer.model import STREAM_OF, ItemType
+from importer.store import queries
 from importer.store.connection import mapped_errors
 from importer.store.listing import int_array
-
-
-@dataclass(frozen=True, slots=True)
-class StoredServer:
-    id: int
-    kind: str
-    machine_id: str
-    name: str | None
-    base_url: str | None
-
-    def describe(self) -> str:
-        return f"{self.kind} server {self.name or '?'!r} (id {self.machine_id})"
+from importer.store.queries import Server
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +36,9 @@ class StoredShow:
     library: StoredLibrary
 
 
-def servers(conn: apsw.Connection, kind: str = "auto") -> list[StoredServer]:
+def servers(conn: apsw.Connection, kind: str = "auto") -> list[Server]:
     """The database's servers (of one kind, unless ``kind`` is "auto")."""
-    with mapped_errors(conn.filename):
-        found = [
-            StoredServer(*row)
-            for row in conn.execute("SELECT id, kind, machine_id, name, base_url FROM servers ORDER BY id")
-        ]
+    found = queries.servers(conn)
     if not found:
         raise ConfigError(
             f"the database {conn.filename} holds no server yet: run `importer sync URL --db ...` first"

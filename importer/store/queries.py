@@ -27,6 +27,9 @@ class Server:
     name: str | None
     base_url: str | None
 
+    def describe(self) -> str:
+        return f"{self.kind} server {self.name or '?'!r} (id {self.machine_id})"
+
 
 @dataclass(frozen=True, slots=True)
 class Library:
@@ -95,7 +98,8 @@ def libraries(conn: apsw.Connection) -> list[Library]:
         hydrated = {
             table: _counts(
                 conn,
-                f"SELECT library_id, count(*) FROM {table} WHERE hydrated_etag IS etag GROUP BY library_id",
+                f"SELECT library_id, count(*) FROM {table} "
+                "WHERE hydrated_at IS NOT NULL AND hydrated_etag IS etag GROUP BY library_id",
             )
             for table in ("shows", "episodes")
         }
