@@ -9,7 +9,8 @@ and the per-item server cost is charged.
 Tests and the bench read the log in process (``server.log``) or over HTTP
 (``GET /_emulator/log``, authenticated like any other request), change the
 controls at run time with ``POST /_emulator/controls``, and change the library
-with ``POST /_emulator/changes`` (or :meth:`EmulatedServer.apply_changes`).
+with ``POST /_emulator/changes`` (or :meth:`EmulatedServer.apply_changes`), and revoke
+every user token with ``POST /_emulator/sessions/revoke``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ from aiohttp import web
 from importer.emulator import churn, faults
 from importer.emulator.cache import ResponseCache
 from importer.emulator.faults import FaultPlan
+from importer.emulator.feeds.hub import FeedHub
 from importer.emulator.library import Library, LibrarySpec
+from importer.emulator.sessions import Session, Sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Typed request keys: aiohttp 3.14 warns (NotAppKeyWarning) about plain string keys.
 _ITEMS_KEY = web.RequestKey("emulator.items", int)
 _COST_KEY = web.RequestKey("emulator.cost_us", float)
 _PEOPLE_KEY = web.RequestKey("emulator.people_cost_us", float)
+_SESSION_KEY = web.RequestKey("emulator.session", Session)
 #: aiohttp's own request-line limit (8190 by default) would answer first, and not as a
 #: real server does: the emulator's limit is ``Controls.url_limit``
 _MAX_LINE = 1 << 20
@@ -64,6 +68,16 @@ class Controls:
     jellyfin_version: str = "10.10.7"  # 10.8-10.10: plain MinDateLastSaved returns no items
     cache_responses: bool = False  # answer a repeated request from disk (see cache.py)
     faults: FaultPlan | None = None  # misbehave on demand (see faults.py)
+    # Live change feeds (see feeds/): Jellyfin/Emby LibraryChanged debounce (LibraryUpdateDuration)
+    feed_debounce_s: float = 30.0
+    feed_keepalive_s: float = 60.0  # Jellyfin ForceKeepAlive Data; a silent socket is dropped after it
+    plex_ready_ms: float = 300.0  # Plex: from timeline state 0 (created) to state 5 (processed)
+    feed_ping_s: float = 10.0  # Plex SSE: "event: ping" after this long without an event
+    plex_sse_envelope: bool = False  # Plex SSE data: the websocket's NotificationContainer
+    feed_refused: bool = False  # the feed's upgrade / SSE request is a 404 (a server without it)
+    feed_duplicates: float = 0.0  # probability that a feed message is sent twice
+    feed_reorder: bool = False  # the entries and messages of one change in shuffled order
+    feed_noise: bool = False  # messages and entries a client must ignore
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` as posted to ``/_emulator/controls``: ``faults`` in its JSON form
@@ -166,6 +180,11 @@ def listed(request: web.Request, items: int) -> None:
     request[_ITEMS_KEY] = request.get(_ITEMS_KEY, 0) + items
 
 
+def session_of(request: web.Request) -> Session | None:
+    """Whose token an authorized request carries (None on a public path)."""
+    return request.get(_SESSION_KEY)
+
+
 def charge(request: web.Request, microseconds: float) -> None:
     """Charge extra server time to this request (a COUNT(*), an expensive field), on top of
     the per-item cost; the middleware sleeps it off and logs the total as ``cost_us``."""
@@ -208,7 +227,10 @@ class EmulatedServer:
         controls: Controls | None = None,
         base_path: str = "",
         seed: int = 1,
+        users: dict[str, str] | None = None,
     ) -> None:
+        """``token`` is the server's API key (random by default); ``users`` maps user names to
+        passwords for logins (default: one user, ``emulator``, with a random password)."""
         if libraries is None:
             libraries = LibrarySpec(seed=seed)
         if isinstance(libraries, LibrarySpec):
@@ -217,11 +239,16 @@ class EmulatedServer:
             libraries = [TvLibrary("TV Shows", libraries)]
         self.libraries: list[TvLibrary] = libraries
         self.token = token or secrets.token_hex(16)
+        if users is None:
+            users = {"emulator": secrets.token_urlsafe(12)}
+        self.sessions = Sessions(self.token, dict(users))
         self.controls = controls or Controls()
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.seed = seed
         self.log = RequestLog()
         self.cache = ResponseCache()
+        #: live change feeds: open connections, counters (``feeds.stats``), what changed
+        self.feeds = FeedHub(self)
         self.url = ""  # set once started
         #: server time charged for Fields=People since the start (µs), whatever the log holds
         self.people_cost_us = 0.0
@@ -234,6 +261,7 @@ class EmulatedServer:
         """A library changed: drop whatever was rendered or counted from it (subclasses
         drop their own caches too)."""
         self.cache.clear()
+        self.feeds.changed()  # nothing unless a feed is open
 
     # -------------------------------------------------------------- changing the library
     def mutate(self, fn: Callable[[], _T], timeout: float = 60) -> _T:
@@ -258,7 +286,22 @@ class EmulatedServer:
         lib = self.libraries[library].library
         return self.mutate(lambda: churn.apply(lib, kind, count, seed, int(self.controls.now())))
 
+    def add_library(self, name: str, library: Library) -> int:
+        """A TV library added to the server (as an admin adds one); its index."""
+
+        def add() -> int:
+            self.libraries.append(TvLibrary(name, library))
+            library.listeners.append(self.library_changed)
+            self.libraries_added()
+            self.library_changed()
+            return len(self.libraries) - 1
+
+        return self.mutate(add)
+
     # -------------------------------------------------------------- for subclasses
+    def libraries_added(self) -> None:
+        """Index libraries appended to :attr:`libraries` (subclasses)."""
+
     def add_routes(self, router: web.UrlDispatcher) -> None:
         raise NotImplementedError
 
@@ -291,6 +334,8 @@ class EmulatedServer:
         routes.router.add_get("/_emulator/log", self._get_log)
         routes.router.add_post("/_emulator/controls", self._post_controls)
         routes.router.add_post("/_emulator/changes", self._post_changes)
+        self.feeds.add_routes(routes.router)  # GET (counters), POST {"drop": true}
+        routes.router.add_post("/_emulator/sessions/revoke", self._post_revoke)
         if routes is not app:
             app.add_subapp(self.base_path, routes)
         return app
@@ -313,9 +358,7 @@ class EmulatedServer:
             response: web.StreamResponse = replaced
         elif len(request.raw_path) > self.url_limit() and not path.startswith("/_emulator/"):
             response = self.url_too_long(request)
-        elif not self.is_public(path) and not secrets.compare_digest(
-            (self.token_of(request) or "").encode(), self.token.encode()
-        ):
+        elif not self.is_public(path) and not self._authorize(request):
             response = self.unauthorized(request)
         else:
             try:
@@ -367,6 +410,13 @@ class EmulatedServer:
             )
         return response
 
+    def _authorize(self, request: web.Request) -> bool:
+        session = self.sessions.of(self.token_of(request))
+        if session is None:
+            return False
+        request[_SESSION_KEY] = session
+        return True
+
     async def _maybe_cached(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self.controls.cache_responses or request.method != "GET":
             return await handler(request)
@@ -396,6 +446,10 @@ class EmulatedServer:
             return web.json_response({"error": str(exc)}, status=400)
         self.cache.clear()  # answers may differ now
         return web.json_response(self.controls.as_json())
+
+    async def _post_revoke(self, request: web.Request) -> web.Response:
+        """Every user token stops working (an admin signed all devices out); the API key stays."""
+        return web.json_response({"revoked": self.sessions.revoke_user_tokens()})
 
     async def _post_changes(self, request: web.Request) -> web.Response:
         """``{"kind": ..., "count": ..., "seed": ..., "library": 0}``: random changes, applied
@@ -427,6 +481,7 @@ class EmulatedServer:
     async def stop(self) -> None:
         """Stop listening, let requests in flight finish (``stop_grace_s``), cancel the rest."""
         if self._runner is not None:
+            await self.feeds.close_all()  # long-lived feeds would hold the stop for stop_grace_s
             await self._runner.cleanup()
             self._runner = None
         self._loop = None

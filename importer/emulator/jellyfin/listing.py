@@ -102,10 +102,17 @@ class Lister:
         return Listing([_RefSource(self.catalog, refs)])
 
     def _id_refs(self, query: ItemsQuery) -> list[Ref]:
+        """The items with these ids, below ``ParentId`` when one is given: the query still
+        runs on that folder (``Folder.GetItems``), so an id elsewhere is not listed."""
         refs = set()
         for item_id in query.ids or ():
             found = self.catalog.lookup(item_id)
-            if isinstance(found, Ref) and found.kind in query.kinds and passes(self.catalog, found, query):
+            if (
+                isinstance(found, Ref)
+                and found.kind in query.kinds
+                and _below(found, query.parent)
+                and passes(self.catalog, found, query)
+            ):
                 refs.add(found)
         return sorted(refs)  # listing order, not the order asked for
 
@@ -327,3 +334,12 @@ class _RefSource(Source):
 
     def filtered(self, query: ItemsQuery) -> Iterator[Ref]:
         return (ref for ref in self.items if passes(self.catalog, ref, query))
+
+
+def _below(ref: Ref, parent: Ref | Folder | None) -> bool:
+    """Whether the item is the parent's descendant (anywhere, without a parent)."""
+    if parent is None:
+        return True
+    if isinstance(parent, Folder):
+        return parent.lib == ref.lib
+    return (parent.lib, parent.show) == (ref.lib, ref.show) and ref.kind > parent.kind

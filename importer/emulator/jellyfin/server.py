@@ -9,14 +9,16 @@ GUIDs with or without dashes, and ``/emby/...`` and ``/mediabrowser/...`` are re
 from __future__ import annotations
 
 import functools
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from importer.emulator.jellyfin import items, libraries, people, system, users
+from importer.emulator.feeds import jellyfin as feed
+from importer.emulator.jellyfin import items, libraries, login, people, quickconnect, system, users
 from importer.emulator.jellyfin.auth import emby_token, jellyfin_token
 from importer.emulator.jellyfin.catalog import Catalog, Folder
 from importer.emulator.jellyfin.frags import ShowFragsCache
@@ -27,7 +29,13 @@ from importer.emulator.jellyfin.responses import NotFound, json_response, not_fo
 from importer.emulator.jellyfin.values import js_string, plain_string
 from importer.emulator.server import EmulatedServer
 
-Handler = Callable[["JellyfinServer", web.Request, dict[str, str], QueryParams], web.StreamResponse]
+Handler = Callable[
+    ["JellyfinServer", web.Request, dict[str, str], QueryParams],
+    web.StreamResponse | Awaitable[web.StreamResponse],
+]
+#: what most routes answer (GET and HEAD); a login is a POST
+READ: frozenset[str] = frozenset({"GET", "HEAD"})
+POST: frozenset[str] = frozenset({"POST"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Route:
     template: str
     handler: Handler
     operation: str
+    methods: frozenset[str] = READ
 
     def regex(self) -> re.Pattern[str]:
         rx = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.template))
@@ -73,6 +82,31 @@ class JellyfinServer(EmulatedServer):
         Route("/Shows/{seriesId}/Episodes", items.get_episodes, "/Shows/{seriesId}/Episodes"),
         Route("/Users/{userId}", users.get_user, "/Users/{userId}"),
     )
+    #: logging in (not among ``routes()``: the OpenAPI cases there are GETs of the library)
+    LOGIN_ROUTES: ClassVar[tuple[Route, ...]] = (
+        Route("/Users/AuthenticateByName", login.authenticate_by_name, "/Users/AuthenticateByName", POST),
+        Route("/QuickConnect/Enabled", quickconnect.get_enabled, "/QuickConnect/Enabled"),
+        Route("/QuickConnect/Initiate", quickconnect.post_initiate, "/QuickConnect/Initiate", POST),
+        Route("/QuickConnect/Connect", quickconnect.get_connect, "/QuickConnect/Connect"),
+        Route("/QuickConnect/Authorize", quickconnect.post_authorize, "/QuickConnect/Authorize", POST),
+        Route(
+            "/Users/AuthenticateWithQuickConnect",
+            quickconnect.authenticate_with_quick_connect,
+            "/Users/AuthenticateWithQuickConnect",
+            POST,
+        ),
+    )
+    #: paths that answer without a token (lower case, after the legacy prefix)
+    PUBLIC: ClassVar[frozenset[str]] = frozenset(
+        {
+            "/system/info/public",
+            "/users/authenticatebyname",
+            "/quickconnect/enabled",
+            "/quickconnect/initiate",
+            "/quickconnect/connect",
+            "/users/authenticatewithquickconnect",
+        }
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # EmulatedServer's arguments
         super().__init__(*args, **kwargs)
@@ -81,17 +115,24 @@ class JellyfinServer(EmulatedServer):
         self.user_id: str = hex_id(self.seed, 9, 0)
         self.user_name: str = "emulator"
         self.server_name: str = f"importer-emulator-{self.kind}"
+        #: Strings as this server writes them; titles repeat across a show's items.
+        self.escape: Callable[[str], str] = functools.lru_cache(maxsize=1 << 16)(self.encode_string)
+        self.libraries_added()
+        self.sid_json: str = f',"ServerId":"{self.server_id}"'
+        # the login routes first: /Users/AuthenticateByName is not a /Users/{userId}
+        self._compiled = [(route, route.regex()) for route in self.LOGIN_ROUTES + self.ROUTES]
+        self.quick_connect: quickconnect.QuickConnect = quickconnect.QuickConnect()
+        self._people: dict[str, tuple[int, int]] | None = None  # person id -> (library, place)
+
+    def libraries_added(self) -> None:
+        """Index the libraries (at the start, and when one is added)."""
         self.catalog: Catalog = Catalog(
             self.server_id, self.libraries, emby_number if self.numeric_ids else None
         )
         self.folders: list[Folder] = self.catalog.folders
         self.lister: Lister = Lister(self.catalog)
-        #: Strings as this server writes them; titles repeat across a show's items.
-        self.escape: Callable[[str], str] = functools.lru_cache(maxsize=1 << 16)(self.encode_string)
         self.frags: ShowFragsCache = ShowFragsCache(self.catalog.libraries, self.escape, self.catalog.item_id)
-        self.sid_json: str = f',"ServerId":"{self.server_id}"'
-        self._compiled = [(route, route.regex()) for route in self.ROUTES]
-        self._people: dict[str, tuple[int, int]] | None = None  # person id -> (library, place)
+        self._people = None
 
     def person(self, person_id: str) -> tuple[int, int] | None:
         """(library, place in its people pool) of a person's id, or None when the id is not a
@@ -147,7 +188,7 @@ class JellyfinServer(EmulatedServer):
         return jellyfin_token(request, self.legacy_auth())
 
     def is_public(self, path: str) -> bool:
-        return self._strip_prefix(path).lower().rstrip("/") == "/system/info/public"
+        return self._strip_prefix(path).lower().rstrip("/") in self.PUBLIC
 
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=401, text="Unauthorized")
@@ -182,14 +223,17 @@ class JellyfinServer(EmulatedServer):
         return None
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if feed.is_upgrade(request):  # the websocket of LibraryChanged (feeds/jellyfin.py)
+            return await feed.websocket(self, request)
         found = self.match(self.route_path(request))
         if found is None:
             return web.Response(status=404)
         route, args = found
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in route.methods:
             return web.Response(status=405)
         try:
-            return route.handler(self, request, args, QueryParams(request.query))
+            answer = route.handler(self, request, args, QueryParams(request.query))
+            return await answer if inspect.isawaitable(answer) else answer
         except BadRequest as exc:
             return problem(400, "One or more validation errors occurred.", str(exc))
         except NotFound:
@@ -210,6 +254,8 @@ class EmbyServer(JellyfinServer):
     query_start_index: ClassVar[bool] = False
     null_guids: ClassVar[bool] = False
     emby_version: ClassVar[str] = "4.8.10.0"
+    #: a password login; no Quick Connect (Emby 4.8's API has only Emby Connect): a 404
+    LOGIN_ROUTES: ClassVar[tuple[Route, ...]] = JellyfinServer.LOGIN_ROUTES[:1]
 
     def __init__(self, *args: Any, numeric_ids: bool = False, **kwargs: Any) -> None:
         """``numeric_ids``: Emby's own id shapes (research A3): item and person ids are

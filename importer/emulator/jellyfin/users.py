@@ -1,8 +1,9 @@
 """The one user, its endpoints (``/Users``, ``/Users/{id}``, ``/Users/Me``), and whether a
 request has a user at all.
 
-The emulator issues only API keys, which have no user of their own: ``/Users/Me`` is a
-400, and a request has a user only when it names ours with a ``userId``.
+An API key has no user of its own: ``/Users/Me`` is a 400 for it, and a request has a user
+only when it names ours with a ``userId``. A user's token (``login``) is its user's:
+``/Users/Me`` answers that user.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from importer.emulator.jellyfin.ids import normalize_guid
 from importer.emulator.jellyfin.params import QueryParams
 from importer.emulator.jellyfin.responses import NotFound, encoded, not_found, problem
 from importer.emulator.jellyfin.values import jf_date
+from importer.emulator.server import session_of
 
 if TYPE_CHECKING:
     from importer.emulator.jellyfin.server import JellyfinServer
@@ -50,6 +52,11 @@ def get_user(
 def get_me(
     server: JellyfinServer, request: web.Request, args: dict[str, str], q: QueryParams
 ) -> web.Response:
+    session = session_of(request)
+    if session is not None and session.user is not None:
+        from importer.emulator.jellyfin.login import user_named
+
+        return encoded(user_named(server, session.user))
     # UserController.GetCurrentUser: "400: Token is not owned by a user".
     return problem(400, "Bad Request")
 

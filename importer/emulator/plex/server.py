@@ -3,13 +3,15 @@ select its items and answer in the format asked for."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Final, cast
 
 from aiohttp import web
 
+from importer.emulator.feeds import plex as feed
 from importer.emulator.library import Episode, Season, Show, View, mix
-from importer.emulator.plex import containers, documents, meta
+from importer.emulator.plex import containers, documents, meta, plextv
 from importer.emulator.plex.formats import Format, Group
 from importer.emulator.plex.items import Renderer
 from importer.emulator.plex.memo import Memo
@@ -66,17 +68,25 @@ class PlexServer(EmulatedServer):
         self.movie_uuid = f"{mix(self.seed, 75) >> 32:08x}-0000-4000-8000-000000000001"
         self.movies = Heading(MOVIE_SECTION, "Movies", self.movie_uuid, "movie")
         self.sections: dict[int, Section] = {}
-        offset = 0
-        for n, lib in enumerate(self.libraries):
+        self._renderers: Memo[tuple[int, Format], Renderer] = Memo(
+            lambda key: Renderer(self.sections[key[0]], key[1])
+        )
+        self.libraries_added()
+        #: the plex.tv PIN login, served here for tests (see plextv.py)
+        self.plextv = plextv.PlexTv()
+
+    def libraries_added(self) -> None:
+        """One section per TV library, keys from 2 (1 is the movies); a library added later
+        gets the next key and ratingKeys above every earlier section's."""
+        offset = sum(sec.library.max_rating_key for sec in self.sections.values())
+        for n, lib in enumerate(self.libraries[len(self.sections) :], start=len(self.sections)):
             key = n + 2
             u = f"{mix(self.seed, 74, key):016x}{mix(self.seed, 76, key):016x}"
             uuid = f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:32]}"
             self.sections[key] = Section(key, lib.name, lib.library, offset, n * 10**13, uuid)
             offset += lib.library.max_rating_key
         self._selections = {key: Selection(sec) for key, sec in self.sections.items()}
-        self._renderers: Memo[tuple[int, Format], Renderer] = Memo(
-            lambda key: Renderer(self.sections[key[0]], key[1])
-        )
+        self._renderers.clear()
 
     def library_changed(self) -> None:
         super().library_changed()
@@ -89,7 +99,13 @@ class PlexServer(EmulatedServer):
     def token_of(self, request: web.Request) -> str | None:
         return request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token")
 
+    def is_public(self, path: str) -> bool:
+        # plex.tv's PINs need no token
+        return path in self.public_paths or path == "/api/v2/pins" or path.startswith("/api/v2/pins/")
+
     def unauthorized(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(f"{self.base_path}/api/v2/"):
+            return plextv.plex_tv_error(401, 1001, "User could not be authenticated")
         # As recorded (watchstate fixture sections_get_401): HTML, whatever was asked for.
         return self._plain(401, _HTML_401, "text/html")
 
@@ -110,6 +126,15 @@ class PlexServer(EmulatedServer):
         get("/library/metadata/{ids}", self._route(self._metadata))
         get("/library/metadata/{id}/children", self._route(self._children))
         get("/library/metadata/{id}/allLeaves", self._route(self._all_leaves))
+        for path in feed.WEBSOCKET_PATHS:  # live notifications (feeds/plex.py)
+            get(path, functools.partial(feed.websocket, self))
+        get(feed.EVENTSOURCE_PATH, functools.partial(feed.eventsource, self))
+        # plex.tv and clients.plex.tv, for the PIN login (plextv.py)
+        router.add_post("/api/v2/pins", functools.partial(plextv.post_pins, self))
+        get("/api/v2/pins/{id}", functools.partial(plextv.get_pin, self))
+        get("/api/v2/resources", functools.partial(plextv.get_resources, self))
+        get("/api/v2/user", functools.partial(plextv.get_user, self))
+        router.add_post("/_emulator/pins/{pin}/authorize", functools.partial(plextv.post_authorize, self))
 
     def _route(
         self, fn: Callable[[web.Request], web.Response]
