@@ -3,6 +3,7 @@
     import importer
     result = await importer.sync("http://plex:32400", "library.db", token=token)
     await importer.hydrate("library.db", token=token, show="Breaking Bad", episodes=True)
+    async for event in importer.watch("http://plex:32400", "library.db", token=token): ...
 
 ``sync`` runs inside the caller's event loop without blocking it: decoding and
 writing happen in worker processes. The library API is what ``__all__`` names (the
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from importer.pipeline import Importer, SyncOptions, sync
     from importer.progress import ProgressEvent
     from importer.results import LibraryResult, SyncResult
+    from importer.watching import WatchOptions, watch
 
 __all__ = [
     "HydrateOptions",
@@ -30,9 +32,11 @@ __all__ = [
     "ProgressEvent",
     "SyncOptions",
     "SyncResult",
+    "WatchOptions",
     "__version__",
     "hydrate",
     "sync",
+    "watch",
 ]
 
 _LAZY = {
@@ -45,6 +49,8 @@ _LAZY = {
     "hydrate": "importer.hydration.runner",
     "HydrateOptions": "importer.hydration.runner",
     "HydrateResult": "importer.hydration.result",
+    "watch": "importer.watching",
+    "WatchOptions": "importer.watching",
 }
 
 

@@ -24,12 +24,13 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
-from importer.errors import ConfigError, ImporterError
+from importer.errors import AuthError, ConfigError, ImporterError
 
 if TYPE_CHECKING:
     from importer.hydration.result import HydrateResult
@@ -41,6 +42,9 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_ENV = "IMPORTER_TOKEN"
+PASSWORD_ENV = "IMPORTER_PASSWORD"
+#: seconds between two polls of a login that waits for the user (Quick Connect, Plex PIN)
+LOGIN_POLL_ENV = "IMPORTER_LOGIN_POLL_S"
 
 #: the signals every long-running command stops on
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -217,8 +221,72 @@ def read_token(token_file: Path | None) -> str:
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise ConfigError(f"no token: pass --token-file FILE or set {TOKEN_ENV}")
+        raise ConfigError(
+            f"no token: pass --token-file FILE, set {TOKEN_ENV}, or run `importer login URL` once"
+        )
     return token
+
+
+@dataclass(frozen=True)
+class ResolvedToken:
+    """A command's token and where it came from (:func:`resolve_token`)."""
+
+    value: str = field(repr=False)
+    #: "token-file" (--token-file), "environment" (IMPORTER_TOKEN) or "login" (saved by importer login)
+    source: Literal["token-file", "environment", "login"]
+    #: for a saved login: the server URL it was found for (what to log in to again)
+    url: str | None = None
+
+    def explain(self, exc: ImporterError) -> ImporterError:
+        """``exc``, except that a saved login's token refused by the server (AuthError)
+        becomes an error that says to log in again (exit 1)."""
+        if self.source != "login" or not isinstance(exc, AuthError):
+            return exc
+        return AuthError(
+            f"the token saved by `importer login` for {self.url} was refused (expired or revoked): "
+            f"run `importer login {self.url}` again",
+            url=exc.url,
+            status=exc.status,
+        )
+
+
+def resolve_token(url: str | None, token_file: Path | None, *, db_path: Path | None = None) -> ResolvedToken:
+    """The token for a command on the server at ``url``: ``--token-file``, else
+    ``IMPORTER_TOKEN``, else the token ``importer login`` saved for that URL (found by the
+    URL alone, no request). Without ``url``, the URLs the database at ``db_path`` was synced
+    from are tried. ConfigError (exit 2) when there is none; pass what the server answers a
+    refusal with through :meth:`ResolvedToken.explain`."""
+    if token_file is not None:
+        return ResolvedToken(read_token(token_file), "token-file")
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return ResolvedToken(from_env, "environment")
+    from importer.http import redact_url
+    from importer.login import saved_login
+
+    candidates = [url] if url is not None else _database_urls(db_path)
+    for candidate in candidates:
+        saved = saved_login(candidate)
+        if saved is not None and saved.token:
+            return ResolvedToken(saved.token, "login", redact_url(candidate.rstrip("/")))
+    return ResolvedToken(read_token(None), "environment")  # raises: no token
+
+
+def _database_urls(db_path: Path | None) -> list[str]:
+    """The server URLs a database was synced from (none when it cannot be read here)."""
+    if db_path is None or not db_path.exists():
+        return []
+    from importer.store.connection import connect
+    from importer.store.queries import servers
+
+    try:
+        conn = connect(db_path, readonly=True)
+        try:
+            return [s.base_url for s in servers(conn) if s.base_url]
+        finally:
+            conn.close()
+    except ImporterError:
+        return []
 
 
 def fail(exc: ImporterError) -> None:
@@ -260,7 +328,8 @@ def connection_options(*, concurrency: int, quiet: str) -> Callable[[F], F]:
         click.option(
             "--token-file",
             type=click.Path(dir_okay=False, exists=False, path_type=Path),
-            help=f"File holding the token (otherwise ${TOKEN_ENV}).",
+            help=f"File holding the token (otherwise ${TOKEN_ENV}, or the token `importer login` saved "
+            "for the URL).",
         ),
     )
 
@@ -348,8 +417,9 @@ def sync(
     from importer.progress import Progress
     from importer.results import format_gone, format_summary
 
+    token: ResolvedToken | None = None
     try:
-        token = read_token(token_file)
+        token = resolve_token(url, token_file)
         options = SyncOptions(
             kind=kind,
             libraries=libraries,
@@ -361,10 +431,10 @@ def sync(
             concurrency=concurrency,
             verify_tls=not insecure,
         )
-        run = Importer(url, db_path, token, options, Progress(mode=progress))
+        run = Importer(url, db_path, token.value, options, Progress(mode=progress))
         result = run_command(run.run, on_signal=_stop_import(run))
     except ImporterError as exc:
-        fail(exc)
+        fail(token.explain(exc) if token is not None else exc)
         return
     if dry_run:
         click.echo(format_gone(result.libraries))
@@ -430,7 +500,7 @@ def _stop_hydrate(run: Hydrator) -> Callable[[signal.Signals], None]:
 
 def _run_hydrate(
     db_path: Path,
-    token: str,
+    token: str | ResolvedToken,
     url: str | None,
     show: str | None,
     episodes: bool,
@@ -443,10 +513,11 @@ def _run_hydrate(
     from importer.hydration.runner import Hydrator
     from importer.progress import Progress
 
+    resolved = token if isinstance(token, ResolvedToken) else ResolvedToken(token, "environment")
     try:
         run = Hydrator(
             db_path,
-            token,
+            resolved.value,
             url=url,
             show=show,
             episodes=episodes,
@@ -455,6 +526,7 @@ def _run_hydrate(
         )
         result: HydrateResult = run_command(run.run, on_signal=_stop_hydrate(run))
     except ImporterError as exc:
+        exc = resolved.explain(exc)
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     if not quiet:
@@ -525,7 +597,7 @@ def hydrate(
     from importer.hydration.runner import HydrateOptions
 
     try:
-        token = read_token(token_file)
+        token = resolve_token(url, token_file, db_path=db_path)
     except ImporterError as exc:
         fail(exc)
         return
@@ -538,6 +610,279 @@ def hydrate(
         notice=_notices(quiet, progress),
     )
     exit_now(_run_hydrate(db_path, token, url, show, episodes, options, progress, quiet))
+
+
+# Stray arguments are taken, not refused by click, which would echo them: one may be a token.
+@cli.command(context_settings={"allow_extra_args": True})
+@click.argument("url")
+@click.option(
+    "--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path), help="SQLite file."
+)
+@click.option(
+    "--kind", type=click.Choice(["auto", "plex", "jellyfin", "emby"]), default="auto", show_default=True
+)
+@click.option(
+    "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all TV."
+)
+@click.option(
+    "--poll",
+    "poll_minutes",
+    type=click.FloatRange(0.05),
+    default=5.0,
+    show_default=True,
+    metavar="MINUTES",
+    help="Without a usable change feed, an incremental sync this often.",
+)
+@click.option(
+    "--hydrate",
+    "then_hydrate",
+    is_flag=True,
+    help="Hydrate what changes (cast, crew, genres, artwork), as `importer hydrate` does.",
+)
+@click.option(
+    "--verify-after",
+    "verify_after_days",
+    type=click.FloatRange(0),
+    default=7.0,
+    show_default=True,
+    metavar="DAYS",
+    help="Run a full, verified sync when the last one is older than this.",
+)
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Let a sync delete more than 10% (and more than 50 rows) of a library.",
+)
+@connection_options(concurrency=4, quiet="No lines on stdout (notices still go to stderr).")
+def watch(
+    url: str,
+    db_path: Path,
+    kind: str,
+    libraries: tuple[str, ...],
+    poll_minutes: float,
+    then_hydrate: bool,
+    verify_after_days: float,
+    allow_mass_delete: bool,
+    progress: str,
+    quiet: bool,
+    concurrency: int,
+    insecure: bool,
+    token_file: Path | None,
+) -> None:
+    """Keep --db live: follow the server's change feed and apply each change within
+    seconds; catch up with an incremental sync at the start and after every reconnection.
+    Runs until SIGINT or SIGTERM (exit 130 / 143), holding the database's lock.
+
+    One line per applied batch on stdout (--progress json: one JSON event each)."""
+    stray = click.get_current_context().args
+    if stray:
+        raise click.UsageError(
+            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: "
+            f"it may be a token). The token goes in --token-file FILE or ${TOKEN_ENV}."
+        )
+    from importer.pipeline import SyncOptions
+    from importer.progress import Progress
+    from importer.watching import AnyEvent, Notice, Watcher, WatchOptions
+
+    as_json = progress == "json"
+
+    def on_event(event: AnyEvent) -> None:
+        if isinstance(event, Notice):
+            click.echo(event.json() if as_json else f"importer: {event.line()}", err=True)
+        elif not quiet:
+            click.echo(event.json() if as_json else event.line())
+
+    try:
+        token = resolve_token(url, token_file)
+    except ImporterError as exc:
+        fail(exc)
+        return
+    try:
+        options = WatchOptions(
+            sync=SyncOptions(
+                kind=kind,
+                libraries=libraries,
+                allow_mass_delete=allow_mass_delete,
+                verify_after_days=verify_after_days,
+                concurrency=concurrency,
+                verify_tls=not insecure,
+            ),
+            poll_minutes=poll_minutes,
+            hydrate=then_hydrate,
+        )
+        # catch-ups show progress as sync does, except a bar: between them the screen is the log
+        mode = "none" if progress == "auto" else progress
+        watcher = Watcher(
+            url, str(db_path), token.value, options, on_event=on_event, progress=lambda: Progress(mode=mode)
+        )
+
+        def stop(sig: signal.Signals) -> None:
+            click.echo(f"\n{sig.name}: stopping once the batch in hand is committed...", err=True)
+            watcher.cancel(sig.name)
+
+        run_command(watcher.run, on_signal=stop)
+    except ImporterError as exc:
+        fail(token.explain(exc))
+
+
+# Stray arguments are taken, not refused by click, which would echo them: one may be a password.
+@cli.command(context_settings={"allow_extra_args": True})
+@click.argument("url")
+@click.option(
+    "--kind", type=click.Choice(["auto", "plex", "jellyfin", "emby"]), default="auto", show_default=True
+)
+@click.option("--user", help="Jellyfin/Emby: the user name (asked on a terminal otherwise).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Jellyfin/Emby: file holding the password (otherwise ${PASSWORD_ENV}, or asked on a terminal).",
+)
+@click.option(
+    "--quick-connect",
+    is_flag=True,
+    help="Jellyfin: no password; print a code to approve in Jellyfin (Quick Connect), and wait.",
+)
+@click.option("--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+def login(
+    url: str, kind: str, user: str | None, password_file: Path | None, quick_connect: bool, insecure: bool
+) -> None:
+    """Log in to the server at URL once, and save its token for sync, hydrate and watch.
+
+    Jellyfin and Emby: a user name and password (never an argument). Jellyfin also:
+    --quick-connect. Plex: a link to open in a browser, approved on plex.tv.
+    The token is saved in $XDG_CONFIG_HOME/importer (~/.config/importer), mode 0600."""
+    stray = click.get_current_context().args
+    if stray:
+        raise click.UsageError(
+            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: it "
+            f"may be a password). The password goes in --password-file FILE, ${PASSWORD_ENV}, or the prompt."
+        )
+    if not url.lower().startswith(("http://", "https://")):
+        raise click.UsageError(
+            "the URL argument is not a server URL (not shown: it may be a password); give one like "
+            "http://jellyfin.lan:8096"
+        )
+    from importer import login as api
+    from importer.login.saved import path as saved_path
+
+    verify_tls = not insecure
+    poll_s = _login_poll_seconds()
+    try:
+        server = run_command(lambda: api.identify_server(url, kind, verify_tls=verify_tls))
+        if server.kind == "plex" and (user is not None or password_file is not None):
+            raise ConfigError(
+                "Plex logs in through plex.tv, not with a user name and password here: run "
+                "`importer login URL` without --user and --password-file, and open the link it prints"
+            )
+        if server.kind == "plex" and not quick_connect:
+            saved = run_command(
+                lambda: api.login_with_plex(
+                    url, server, on_link=_show_plex_link, poll_s=poll_s, verify_tls=verify_tls
+                )
+            )
+        elif quick_connect:
+            saved = run_command(
+                lambda: api.login_with_quick_connect(
+                    url, server, on_code=_show_quick_connect_code, poll_s=poll_s, verify_tls=verify_tls
+                )
+            )
+        else:
+            name = user if user is not None else _ask_user()
+            password = read_password(password_file)
+            saved = run_command(
+                lambda: api.login_with_password(url, server, name, password, verify_tls=verify_tls)
+            )
+    except ImporterError as exc:
+        fail(exc)
+        return
+    what = {"plex": "Plex", "jellyfin": "Jellyfin", "emby": "Emby"}[saved.kind]
+    click.echo(
+        f"Logged in to {what} server {server.name!r} as {saved.user}. The token is saved in "
+        f"{saved_path()}: `importer sync {saved.url} --db FILE` uses it."
+    )
+
+
+def _login_poll_seconds() -> float:
+    """Seconds between two polls of a login that waits (1; tests set ``IMPORTER_LOGIN_POLL_S``)."""
+    value = os.environ.get(LOGIN_POLL_ENV, "").strip()
+    if not value:
+        return 1.0
+    try:
+        return max(0.01, float(value))
+    except ValueError:
+        raise click.UsageError(f"{LOGIN_POLL_ENV} must be a number of seconds") from None
+
+
+def _show_plex_link(link: str) -> None:
+    click.echo(f"Open this link, sign in to Plex and allow importer (waiting):\n  {link}", err=True)
+
+
+def _show_quick_connect_code(code: str) -> None:
+    click.echo(
+        f"Quick Connect code: {code}\nIn Jellyfin, open your user's settings > Quick Connect, enter this "
+        "code and authorize it (waiting; the code expires in 10 minutes).",
+        err=True,
+    )
+
+
+def _ask_user() -> str:
+    if not sys.stdin.isatty():
+        raise ConfigError("no user name: pass --user NAME (or run on a terminal to be asked)")
+    name: str = click.prompt("User", err=True)
+    return name
+
+
+def read_password(password_file: Path | None) -> str:
+    """The password from ``--password-file``, ``IMPORTER_PASSWORD``, or a hidden prompt on a
+    terminal; never from an argument. A file keeps every character but its final newline."""
+    if password_file is not None:
+        try:
+            mode = password_file.stat().st_mode
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the password file {str(password_file)!r}: {exc.strerror}"
+            ) from exc
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            click.echo(
+                f"warning: the password file {str(password_file)!r} is readable by other users; "
+                f"run: chmod 600 {password_file}",
+                err=True,
+            )
+        return text.removesuffix("\n").removesuffix("\r")
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"no password: pass --password-file FILE or set {PASSWORD_ENV} (or run on a terminal to be asked)"
+        )
+    password: str = click.prompt("Password", hide_input=True, err=True)
+    return password
+
+
+@cli.command()
+@click.argument("url")
+def logout(url: str) -> None:
+    """Forget the token `importer login` saved for the server at URL (and its other URLs)."""
+    from importer.login import logout as forget
+
+    try:
+        gone = forget(url)
+    except ImporterError as exc:
+        fail(exc)
+        return
+    if gone is None:
+        click.echo(f"importer: no login is saved for {_shown(url)}; nothing to forget", err=True)
+        return
+    urls = ", ".join(gone.urls)
+    click.echo(f"Forgot the login to {gone.kind} server {gone.server_id} as {gone.user} ({urls}).")
+
+
+def _shown(url: str) -> str:
+    from importer.http import redact_url
+
+    return redact_url(url)
 
 
 @cli.command()
@@ -639,6 +984,13 @@ def demo(db_path: Path, kind: str, shows: int, seed: int, latency_ms: float, pro
 @click.option(
     "--cache-responses", is_flag=True, help="Answer a repeated request from a disk cache (benches)."
 )
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="NAME:PASSWORD",
+    help="A user who can log in (repeatable); default: one, 'emulator', with a random password (printed).",
+)
 def emulator(
     kind: str,
     shows: int,
@@ -653,6 +1005,7 @@ def emulator(
     page_cap: int | None,
     token_file: Path | None,
     cache_responses: bool,
+    users: tuple[str, ...],
 ) -> None:
     """Run an emulated Plex, Jellyfin or Emby server until SIGINT or SIGTERM (exit 0)."""
     # A service manager stops it with SIGTERM: that is its normal end, also while it
@@ -665,7 +1018,15 @@ def emulator(
     controls = Controls(
         latency_ms=latency_ms, item_cost_us=item_cost_us, page_cap=page_cap, cache_responses=cache_responses
     )
-    server = make_server(kind, spec, token=token, controls=controls, base_path=base_path)
+    logins: dict[str, str] = {}
+    for pair in users:
+        name, sep, password = pair.partition(":")
+        if not sep or not name:
+            raise click.BadParameter("give NAME:PASSWORD", param_hint="--user")
+        logins[name] = password
+    server = make_server(
+        kind, spec, token=token, controls=controls, base_path=base_path, users=logins or None
+    )
     # A dedicated process: the cyclic GC would keep rescanning the library's long-lived
     # objects and cost about a quarter of the server's CPU.
     gc.collect()
@@ -677,6 +1038,10 @@ def emulator(
             url = await server.start(host, port)
             click.echo(f"url: {url}")
             click.echo(f"token: {server.token}")
+            for name, password in server.sessions.users.items():  # after the token: tools read it first
+                click.echo(f"user: {name}")
+                if not logins:  # a password it made up; one given on the command line is known
+                    click.echo(f"password: {password}")
             sys.stdout.flush()
             await asyncio.Event().wait()  # until a signal cancels this task
         finally:

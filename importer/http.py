@@ -69,8 +69,9 @@ READ_BUFFER: Final = MiB
 
 # ------------------------------------------------------------------ redaction
 
-#: query parameters that carry credentials on Plex, Jellyfin and Emby (compared case-insensitively)
-SECRET_PARAMS: Final = frozenset({"x-plex-token", "api_key", "apikey", "token", "access_token"})
+#: query parameters that carry credentials on Plex, Jellyfin and Emby (compared case-insensitively;
+#: "secret": a Quick Connect request's)
+SECRET_PARAMS: Final = frozenset({"x-plex-token", "api_key", "apikey", "token", "access_token", "secret"})
 _URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 
@@ -517,9 +518,64 @@ class HttpClient:
         # small documents: the one place bodies are inflated in the main process
         return bytes(inflate(page.body, page.content_encoding, what=page.url))
 
+    async def post_bytes(
+        self,
+        path: str,
+        body: object = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """POST ``body`` as JSON (nothing when None) and return the decompressed answer, for
+        the few calls that are not listings (a login). Retried as a GET is: every POST made
+        here may be sent twice without harm (a second login, a second PIN)."""
+        data = None if body is None else msgspec.json.encode(body)
+        sent = {**(headers or {}), **({"Content-Type": "application/json"} if data is not None else {})}
+        page = await self._get(path, params or {}, sent, method="POST", data=data)
+        return bytes(inflate(page.body, page.content_encoding, what=page.url))
+
     async def fetch(self, request: PageRequest) -> FetchedPage:
         """GET one page; the body stays compressed if it came so (decompress it in a worker)."""
         return await self._get(request.path, request.params, request.headers)
+
+    async def websocket(
+        self, path: str, params: Mapping[str, str] | None = None, *, heartbeat: float | None = None
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Open a websocket below the base URL, with the client's headers (the token).
+        ``heartbeat``: send a ping this often and drop the socket when no pong comes.
+
+        Raises ``AuthError`` (401/403), ``NotFoundError`` (the server has no such feed:
+        404, or another refusal of the upgrade), or ``TransportError`` (unreachable)."""
+        if self._session is None:
+            raise RuntimeError("HttpClient is not open: use 'async with HttpClient(...)'")
+        url = self.url_for(path)
+        shown = redact_url(URL(url).update_query(params)) if params else redact_url(url)
+        self.stats.requests += 1
+        try:
+            return await self._session.ws_connect(
+                url,
+                params=params,
+                heartbeat=heartbeat,
+                # the socket lives on after the handshake: only the handshake is timed
+                timeout=aiohttp.ClientWSTimeout(ws_close=10),
+                max_msg_size=self.max_body,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            status = exc.status
+            if status in (401, 403):
+                raise AuthError(
+                    f"{shown}: the server refused the token for its change feed (HTTP {status})",
+                    url=shown,
+                    status=status,
+                ) from None
+            raise NotFoundError(
+                f"{shown}: the server does not offer this change feed (HTTP {status})",
+                url=shown,
+                status=status,
+            ) from None
+        except aiohttp.ClientSSLError as exc:
+            raise self._tls_error(exc, shown) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise TransportError(f"{shown}: {_describe(exc)}", url=shown) from exc
 
     def url_for(self, path: str) -> str:
         """The full URL of ``path`` below the base URL."""
@@ -527,7 +583,15 @@ class HttpClient:
 
     # -------------------------------------------------------------- the retry loop
 
-    async def _get(self, path: str, params: Mapping[str, str], headers: Mapping[str, str]) -> FetchedPage:
+    async def _get(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        *,
+        method: str = "GET",
+        data: bytes | None = None,
+    ) -> FetchedPage:
         if self._session is None:
             raise RuntimeError("HttpClient is not open: use 'async with HttpClient(...)'")
         url = self.url_for(path)
@@ -537,7 +601,7 @@ class HttpClient:
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(self._session, url, params, headers, shown, attempt)
+            outcome = await self._attempt(self._session, url, params, headers, shown, attempt, method, data)
             if isinstance(outcome, FetchedPage):
                 return outcome
             elapsed = loop.time() - first
@@ -570,13 +634,17 @@ class HttpClient:
         headers: Mapping[str, str],
         shown: str,
         attempt: int,
+        method: str = "GET",
+        data: bytes | None = None,
     ) -> FetchedPage | _Failure:
         """One try: the page, a failure worth another try, or an error that ends the request."""
         loop = asyncio.get_running_loop()
         await self._gate.acquire()
         started = loop.time()
         try:
-            page = await self._once(session, url, params, headers, shown=shown, attempt=attempt)
+            page = await self._once(
+                session, url, params, headers, shown=shown, attempt=attempt, method=method, data=data
+            )
         except _TooLarge:
             raise UnexpectedResponse(
                 f"{shown}: the response is larger than {self.max_body // MiB} MiB; this is not "
@@ -616,13 +684,17 @@ class HttpClient:
         *,
         shown: str,
         attempt: int,
+        method: str = "GET",
+        data: bytes | None = None,
     ) -> FetchedPage:
         """One attempt: the page (its headers carry ``Retry-After``); aiohttp errors propagate."""
         loop = asyncio.get_running_loop()
         self.stats.requests += 1
         started = loop.time()
         # Redirects are not followed: a custom token header would follow them to another host.
-        async with session.get(url, params=params, headers=headers, allow_redirects=False) as resp:
+        async with session.request(
+            method, url, params=params, headers=headers, data=data, allow_redirects=False
+        ) as resp:
             length = resp.content_length
             if length is not None and length > self.max_body:
                 resp.close()

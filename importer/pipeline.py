@@ -83,7 +83,11 @@ class Importer:
         token: str,
         options: SyncOptions | None = None,
         progress: Progress | None = None,
+        *,
+        held_lock: DatabaseLock | None = None,
     ) -> None:
+        """``held_lock``: the database's lock, which the caller holds already and keeps
+        (``importer watch`` holds it for its whole life and runs its catch-ups inside)."""
         self.url = url.rstrip("/")
         self.db_path = str(db_path)
         self._token = token
@@ -92,6 +96,7 @@ class Importer:
         self._cancel_signal: str | None = None
         self._task: asyncio.Task[Any] | None = None
         self._run: Run | None = None  # the run, once the server is discovered
+        self._held_lock = held_lock
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
         """Stop cleanly: no new requests; pages already fetched are written and committed,
@@ -121,8 +126,9 @@ class Importer:
         check_url(self.url)
         await asyncio.to_thread(check_database, self.db_path)  # before the lock: a bad --db gets no .lock
         self._task = asyncio.current_task()
-        lock = DatabaseLock(self.db_path)
-        lock.acquire()
+        lock = self._held_lock or DatabaseLock(self.db_path)
+        if self._held_lock is None:
+            lock.acquire()
         try:
             return await self._sync(started)
         except asyncio.CancelledError:
@@ -136,7 +142,8 @@ class Importer:
             raise
         finally:
             self.progress.finish()
-            lock.release()
+            if self._held_lock is None:
+                lock.release()
 
     async def _sync(self, started: float) -> SyncResult:
         loop = asyncio.get_running_loop()

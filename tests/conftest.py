@@ -14,6 +14,7 @@ their tests on the compiled build and on the pure-Python twin; see there.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -98,6 +99,18 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in _importer_variables():
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty config folder (``XDG_CONFIG_HOME``, inherited by every
+    ``python -m importer`` it starts): the developer's saved logins and device id never reach
+    a test (a stored token would be used without any flag), and a test's never reach theirs.
+    ``IMPORTER_PASSWORD`` is kept out like every ``IMPORTER_*`` variable (``clean_environ``).
+    Returns the folder (importer's own is ``<it>/importer``)."""
+    folder = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
 
 
 def _compiled_build_missing() -> str | None:

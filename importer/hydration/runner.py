@@ -77,7 +77,10 @@ class Hydrator:
         episodes: bool = False,
         options: HydrateOptions | None = None,
         progress: Progress | None = None,
+        held_lock: DatabaseLock | None = None,
     ) -> None:
+        """``held_lock``: the database's lock, which the caller holds already and keeps
+        (``importer watch``)."""
         self.db_path = os.fspath(db_path)
         self.url = url.rstrip("/") if url else None
         self.show = show
@@ -91,6 +94,7 @@ class Hydrator:
         self._cancel_signal: str | None = None
         self._task: asyncio.Task[Any] | None = None
         self._started = False
+        self._held_lock = held_lock
 
     def cancel(self, signal_name: str = "SIGINT") -> None:
         """Stop now: requests in flight are dropped, committed batches are kept, and
@@ -108,8 +112,9 @@ class Hydrator:
         if self.url is not None:
             check_url(self.url)
         await asyncio.to_thread(_check_database, self.db_path)  # before the lock: a bad --db gets no .lock
-        lock = DatabaseLock(self.db_path)
-        lock.acquire()
+        lock = self._held_lock or DatabaseLock(self.db_path)
+        if self._held_lock is None:
+            lock.acquire()
         try:
             await self._db.open()
             await self._hydrate()
@@ -128,7 +133,8 @@ class Hydrator:
         finally:
             self.progress.finish()
             await asyncio.to_thread(self._db.close)  # after the write in progress commits
-            lock.release()
+            if self._held_lock is None:
+                lock.release()
 
     def _interruption(self) -> errors.Interrupted:
         done = self._result.shows + self._result.episodes

@@ -26,8 +26,13 @@ JSON = {"Accept": "application/json"}
 
 def default_client_id() -> str:
     """A device id that stays the same on this machine, so servers list one device for us
-    rather than a new one per run (Plex X-Plex-Client-Identifier, Jellyfin DeviceId)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{PRODUCT}.{platform.node() or 'localhost'}"))
+    rather than a new one per run (Plex X-Plex-Client-Identifier, Jellyfin DeviceId): the
+    one ``importer login`` keeps in the config folder when there is one (a token is then
+    used from the device it was issued to), else one derived from the host name."""
+    from importer.userdir import saved_device_id
+
+    host = platform.node() or "localhost"
+    return saved_device_id() or str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{PRODUCT}.{host}"))
 
 
 def decode_json(decoder: msgspec.json.Decoder[T], body: bytes | memoryview, what: str, expected: str) -> T:

@@ -433,3 +433,14 @@ class PlexSource:
         return PageRequest(
             path=f"/library/sections/{library.source_id}/all", params=params, headers={**JSON, **paging}
         )
+
+    def items_request(self, ids: Sequence[str]) -> PageRequest:
+        """The items with these ratingKeys, whatever their type and section, in full
+        (``/library/metadata/{id,id,…}``; at most ``ITEMS_PER_REQUEST``): what a change
+        notification names. Missing ids are left out; none found is a 404."""
+        flags = {k: v for k, v in _LISTING_FLAGS.items() if k not in ("sort", "excludeFields")}
+        return PageRequest(path=f"/library/metadata/{','.join(ids)}", params=flags, headers=JSON)
+
+
+#: ratingKeys per ``/library/metadata`` request (python-plexapi fetches ~100 at a time)
+ITEMS_PER_REQUEST = 100

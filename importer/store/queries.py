@@ -172,6 +172,37 @@ def known_kind(db_path: str, url: str) -> str:
     return kind if isinstance(kind, str) else "auto"
 
 
+def _read_only(db_path: str) -> apsw.Connection:
+    return connect(db_path, readonly=True)
+
+
+def library_ids(db_path: str, kind: str, machine_id: str) -> dict[str, int]:
+    """The local id of each stored library of a server, by its source id."""
+    conn = _read_only(db_path)
+    try:
+        with mapped_errors(db_path):
+            sql = (
+                "SELECT l.source_id, l.id FROM libraries l JOIN servers s ON s.id = l.server_id "
+                "WHERE s.kind = ? AND s.machine_id = ?"
+            )
+            return dict(conn.execute(sql, (kind, machine_id)))
+    finally:
+        conn.close()
+
+
+def verified_at(db_path: str, library_ids: Sequence[int]) -> list[int | None]:
+    """When each library's last full run that ended done started (None: never)."""
+    conn = _read_only(db_path)
+    try:
+        with mapped_errors(db_path):
+            sql = (
+                "SELECT max(started_at) FROM runs WHERE library_id = ? AND status = 'done' AND mode = 'full'"
+            )
+            return [conn.execute(sql, (library_id,)).get for library_id in library_ids]
+    finally:
+        conn.close()
+
+
 def _when(ts: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts is not None else "never"
 
