@@ -289,6 +289,20 @@ def _database_urls(db_path: Path | None) -> list[str]:
         return []
 
 
+def refuse_stray_arguments(where: str, secret: str, goes: str) -> None:
+    """Stray arguments are taken by click (``allow_extra_args``) and refused here without
+    being echoed: one may be a token or a password."""
+    stray = click.get_current_context().args
+    if stray:
+        raise click.UsageError(
+            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''}{where} (not shown: it may be "
+            f"a {secret}). The {secret} goes in {goes}."
+        )
+
+
+TOKEN_GOES = f"--token-file FILE or ${TOKEN_ENV}"
+
+
 def fail(exc: ImporterError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(exc.exit_code)
@@ -333,6 +347,52 @@ def connection_options(*, concurrency: int, quiet: str) -> Callable[[F], F]:
         ),
     )
 
+    return _decorate(options)
+
+
+def sync_options(*, hydrate: str) -> Callable[[F], F]:
+    """The database, the libraries, and how a sync treats them: what sync and watch share."""
+    options = (
+        # --db is not checked by click: importer.store.preflight says what is wrong and what to do
+        click.option(
+            "--db",
+            "db_path",
+            required=True,
+            type=click.Path(readable=False, path_type=Path),
+            help="SQLite file.",
+        ),
+        click.option(
+            "--kind",
+            type=click.Choice(["auto", "plex", "jellyfin", "emby"]),
+            default="auto",
+            show_default=True,
+        ),
+        click.option(
+            "--library",
+            "libraries",
+            multiple=True,
+            help="A library title or id (repeatable); default: all TV.",
+        ),
+        click.option(
+            "--allow-mass-delete",
+            is_flag=True,
+            help="Let a sweep delete more than 10% (and more than 50 rows) of a library.",
+        ),
+        click.option("--hydrate", "then_hydrate", is_flag=True, help=hydrate),
+        click.option(
+            "--verify-after",
+            "verify_after_days",
+            type=click.FloatRange(0),
+            default=7.0,
+            show_default=True,
+            metavar="DAYS",
+            help="Make a run full when the last full one is older than this.",
+        ),
+    )
+    return _decorate(options)
+
+
+def _decorate(options: tuple[Callable[[F], F], ...]) -> Callable[[F], F]:
     def apply(command: F) -> F:
         for option in reversed(options):
             command = option(command)
@@ -350,15 +410,8 @@ def cli() -> None:
 # Stray arguments are taken, not refused by click, which would echo them: one may be a token.
 @cli.command(context_settings={"allow_extra_args": True})
 @click.argument("url")
-# --db is not checked by click: importer.store.preflight says what is wrong and what to do
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path), help="SQLite file."
-)
-@click.option(
-    "--kind", type=click.Choice(["auto", "plex", "jellyfin", "emby"]), default="auto", show_default=True
-)
-@click.option(
-    "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all TV."
+@sync_options(
+    hydrate="After a successful sync, hydrate its shows (cast, crew, genres, artwork): `importer hydrate`."
 )
 @click.option(
     "--full",
@@ -366,27 +419,7 @@ def cli() -> None:
     help="List every item and sweep deletions, even where an incremental run would do.",
 )
 @click.option("--restart", is_flag=True, help="Discard an unfinished run instead of resuming it.")
-@click.option(
-    "--allow-mass-delete",
-    is_flag=True,
-    help="Let a sweep delete more than 10% (and more than 50 rows) of a library.",
-)
 @click.option("--dry-run", is_flag=True, help="Sync, but delete nothing: list what a sweep would delete.")
-@click.option(
-    "--hydrate",
-    "then_hydrate",
-    is_flag=True,
-    help="After a successful sync, hydrate its shows (cast, crew, genres, artwork): `importer hydrate`.",
-)
-@click.option(
-    "--verify-after",
-    "verify_after_days",
-    type=click.FloatRange(0),
-    default=7.0,
-    show_default=True,
-    metavar="DAYS",
-    help="Make a run full when the last full one is older than this.",
-)
 @connection_options(concurrency=4, quiet="No summary on stdout.")
 def sync(
     url: str,
@@ -406,12 +439,7 @@ def sync(
     token_file: Path | None,
 ) -> None:
     """Import (or update) the TV libraries of the server at URL into --db."""
-    stray = click.get_current_context().args
-    if stray:
-        raise click.UsageError(
-            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: "
-            f"it may be a token). The token goes in --token-file FILE or ${TOKEN_ENV}."
-        )
+    refuse_stray_arguments(" after the URL", "token", TOKEN_GOES)
     from importer.model import RunStatus
     from importer.pipeline import Importer, SyncOptions
     from importer.progress import Progress
@@ -582,12 +610,7 @@ def hydrate(
 
     URL: where the database's server is reached now (default: where it was synced from);
     it must be the same server, recognised by its id."""
-    stray = click.get_current_context().args
-    if stray:
-        raise click.UsageError(
-            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} (not shown: it may be a "
-            f"token). The token goes in --token-file FILE or ${TOKEN_ENV}."
-        )
+    refuse_stray_arguments("", "token", TOKEN_GOES)
     if url is not None and not url.lower().startswith(("http://", "https://")):
         # not echoed: a token given where the URL goes must not end up on the screen
         raise click.UsageError(
@@ -615,15 +638,7 @@ def hydrate(
 # Stray arguments are taken, not refused by click, which would echo them: one may be a token.
 @cli.command(context_settings={"allow_extra_args": True})
 @click.argument("url")
-@click.option(
-    "--db", "db_path", required=True, type=click.Path(readable=False, path_type=Path), help="SQLite file."
-)
-@click.option(
-    "--kind", type=click.Choice(["auto", "plex", "jellyfin", "emby"]), default="auto", show_default=True
-)
-@click.option(
-    "--library", "libraries", multiple=True, help="A library title or id (repeatable); default: all TV."
-)
+@sync_options(hydrate="Hydrate what changes (cast, crew, genres, artwork), as `importer hydrate` does.")
 @click.option(
     "--poll",
     "poll_minutes",
@@ -632,26 +647,6 @@ def hydrate(
     show_default=True,
     metavar="MINUTES",
     help="Without a usable change feed, an incremental sync this often.",
-)
-@click.option(
-    "--hydrate",
-    "then_hydrate",
-    is_flag=True,
-    help="Hydrate what changes (cast, crew, genres, artwork), as `importer hydrate` does.",
-)
-@click.option(
-    "--verify-after",
-    "verify_after_days",
-    type=click.FloatRange(0),
-    default=7.0,
-    show_default=True,
-    metavar="DAYS",
-    help="Run a full, verified sync when the last one is older than this.",
-)
-@click.option(
-    "--allow-mass-delete",
-    is_flag=True,
-    help="Let a sync delete more than 10% (and more than 50 rows) of a library.",
 )
 @connection_options(concurrency=4, quiet="No lines on stdout (notices still go to stderr).")
 def watch(
@@ -674,12 +669,7 @@ def watch(
     Runs until SIGINT or SIGTERM (exit 130 / 143), holding the database's lock.
 
     One line per applied batch on stdout (--progress json: one JSON event each)."""
-    stray = click.get_current_context().args
-    if stray:
-        raise click.UsageError(
-            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: "
-            f"it may be a token). The token goes in --token-file FILE or ${TOKEN_ENV}."
-        )
+    refuse_stray_arguments(" after the URL", "token", TOKEN_GOES)
     from importer.pipeline import SyncOptions
     from importer.progress import Progress
     from importer.watching import AnyEvent, Notice, Watcher, WatchOptions
@@ -751,12 +741,9 @@ def login(
     Jellyfin and Emby: a user name and password (never an argument). Jellyfin also:
     --quick-connect. Plex: a link to open in a browser, approved on plex.tv.
     The token is saved in $XDG_CONFIG_HOME/importer (~/.config/importer), mode 0600."""
-    stray = click.get_current_context().args
-    if stray:
-        raise click.UsageError(
-            f"{len(stray)} unexpected argument{'s' if len(stray) > 1 else ''} after the URL (not shown: it "
-            f"may be a password). The password goes in --password-file FILE, ${PASSWORD_ENV}, or the prompt."
-        )
+    refuse_stray_arguments(
+        " after the URL", "password", f"--password-file FILE, ${PASSWORD_ENV}, or the prompt"
+    )
     if not url.lower().startswith(("http://", "https://")):
         raise click.UsageError(
             "the URL argument is not a server URL (not shown: it may be a password); give one like "

@@ -58,8 +58,8 @@ class Runs:
         return (p for p in self.tmp.rglob("*") if p.is_file() and p != self.token_file)
 
 
-def assert_no_token(runs: Runs) -> None:
-    needles = [TOKEN, TOKEN[:20], TOKEN[20:]]
+def assert_no_token(runs: Runs, token: str = TOKEN) -> None:
+    needles = [token, token[:20], token[20:]]
     for text in runs.printed:
         for needle in needles:
             assert needle not in text, f"the token was printed:\n{text}"
@@ -73,7 +73,7 @@ def assert_no_token(runs: Runs) -> None:
     assert checked >= 3, "the runs wrote almost nothing: the search proves nothing"
 
 
-def serve(kind: str, **controls: float) -> EmulatedServer:
+def serve(kind: str, **controls: float | bool) -> EmulatedServer:
     return make_server(
         kind, Library(LibrarySpec(seed=5, shows=6)), token=TOKEN, controls=Controls(**controls)
     )
@@ -123,3 +123,35 @@ def test_a_token_file_readable_by_others_gets_a_warning(tmp_path: Path) -> None:
     assert out.returncode == 0
     assert "readable by other users" in out.stderr and "chmod 600" in out.stderr
     assert TOKEN not in out.stderr
+
+
+@pytest.mark.parametrize("kind", ["plex", "emby"])
+def test_watching_leaks_no_token(kind: str, tmp_path: Path) -> None:
+    """Emby's feed takes its token in the URL (``api_key``): the notices of a dropped feed,
+    of failed reconnections and of a stop must not repeat it."""
+    runs = Runs(tmp_path)
+    server = serve(kind, feed_debounce_s=0.2)
+    token = TOKEN if kind == "plex" else server.sessions.issue("emulator", "secrets-test")
+    runs.token_file.write_text(token + "\n")
+    db = str(tmp_path / "lib.db")
+    with server.running_in_thread() as url:
+        watch = importer_cmd(
+            "watch", url, "--db", db, "--token-file", str(runs.token_file), "--progress", "json"
+        )
+        proc = subprocess.Popen(watch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        while ready and '"ready"' not in ready:
+            runs.printed.append(ready)
+            ready = proc.stdout.readline()
+        assert '"feed":true' in ready.replace(" ", ""), ready
+        server.apply_changes("mixed", 5, seed=3)
+        server.feeds.drop_all()  # reconnected, with the token in the handshake
+        time.sleep(1.5)
+    time.sleep(1.5)  # the server is gone: reconnections fail, and say so
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    runs.printed += [ready, out, err]
+    assert proc.returncode == 143, err
+    assert "reconnecting" in err and "cannot open the change feed" in err, err
+    assert_no_token(runs, token)
