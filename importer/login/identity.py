@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importer.http import HttpClient
 from importer.sources import detect_source, make_source
 from importer.sources.common import JSON
-from importer.sources.jellyfin import EmbySource, parse_public_info
+from importer.sources.jellyfin import parse_public_info
 from importer.sources.plex import parse_identity
 
 
@@ -28,7 +28,7 @@ async def identify(http: HttpClient, url: str, kind: str = "auto") -> ServerIden
         identity = parse_identity(await http.get_bytes("/identity", headers=JSON))
         name = identity.friendly_name or "Plex Media Server"
         return ServerIdentity("plex", identity.machine_identifier, name)
-    prefix = source.prefix if isinstance(source, EmbySource) else ""
+    prefix = source.prefix
     where = f"{prefix}/System/Info/Public"
     info = parse_public_info(await http.get_bytes(where, headers=JSON), where)
     return ServerIdentity(source.kind, info.id, info.server_name, prefix)

@@ -48,6 +48,10 @@ class Source(Protocol):
     supports_delta: bool
     #: items per page of an ids listing (``ListingKind.IDS``); None: the server has none
     ids_page_size: int | None
+    #: the path of the server's API below the URL ("/emby" for an Emby server that needs it)
+    prefix: str
+    #: who we are to the server (Plex X-Plex-Client-Identifier, Jellyfin/Emby DeviceId)
+    client_id: str
 
     def auth_headers(self, token: str) -> dict[str, str]:
         """Headers that carry the token (never logged)."""

@@ -348,6 +348,7 @@ class PlexSource:
     page_size = PAGE_SIZE
     supports_delta = True
     ids_page_size: int | None = None  # every Plex item comes with its details
+    prefix = ""
 
     def __init__(
         self, base_url: str = "", *, client_id: str | None = None, identity_body: bytes | None = None

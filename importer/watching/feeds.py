@@ -59,12 +59,12 @@ class FeedSpec:
 
 
 def feed_spec(source: Source, token: str) -> FeedSpec:
-    prefix: str = getattr(source, "prefix", "")
+    prefix = source.prefix
     if source.kind == "plex":
         return FeedSpec("/:/websockets/notifications", {"filters": "timeline,activity"}, PING_S, False)
     if source.kind == "jellyfin":
         return FeedSpec(f"{prefix}/socket", {}, PING_S, True)
-    device: str = getattr(source, "client_id", "importer")
+    device = source.client_id
     # Emby reads the token of a websocket from the query (its own clients send it there)
     return FeedSpec(f"{prefix}/embywebsocket", {"api_key": token, "DeviceId": device}, EMBY_PING_S, False)
 

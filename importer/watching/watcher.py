@@ -273,12 +273,10 @@ class Watcher:
         them to sessions with a user only, and an API key has none (``/Users/Me`` fails)."""
         if source.kind == "plex":
             return True
-        prefix: str = getattr(source, "prefix", "")
+        prefix = source.prefix
         try:
             await http.get_bytes(f"{prefix}/Users/Me")
-        except errors.AuthError:
-            raise
-        except errors.SourceError:
+        except (errors.UnexpectedResponse, errors.NotFoundError):  # "400: not owned by a user"
             self._notice(
                 f"this token has no user (an API key?), and {source.kind} sends library changes to "
                 f"users' sessions only: polling every {self.options.poll_minutes:g} min instead. "
