@@ -563,3 +563,16 @@ async def test_a_new_library_is_imported_at_the_next_check(kind: str, tmp_path: 
         server.mutate(lambda: new.add_episode(0, int(server.controls.now())))  # and it is watched
         await watching.until(lambda: any(b.library == "Kids" for b in watching.of(Batch)))
         await watching.equal(server, db)
+
+
+async def test_emby_catches_up_at_most_once_per_poll(tmp_path: Path) -> None:
+    server = emulator("emby", shows=8)
+    db = tmp_path / "lib.db"
+    async with serving(server) as url, Watching(url, db, user_token(server), poll_minutes=0.05) as watching:
+        started = time.monotonic()
+        server.feeds.drop_all()
+        server.apply_changes("mixed", 3, seed=21)  # while the feed is down
+        await watching.until(lambda: watching.watcher.catch_ups >= 2, timeout=30)
+        # Emby's catch-up lists every item's Etag: not sooner than a poll interval (3 s)
+        assert time.monotonic() - started >= 3 - 0.5
+        await watching.equal(server, db)
