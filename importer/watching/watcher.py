@@ -124,6 +124,7 @@ class Watcher:
         self._last_catch_up = -NEVER
         self._lock: DatabaseLock | None = None
         self._guarded: list[WatchedLibrary] = []
+        self._stopped = False  # the last catch-up was stopped by the mass-delete guard
         #: batches applied and requests they made, since the start (tests, summaries)
         self.batches = 0
         self.batch_requests = 0
@@ -216,7 +217,7 @@ class Watcher:
                             self._emit(Ready(server=self._server_name, feed=self._feed is not None,
                                              poll_minutes=self.options.poll_minutes))  # fmt: skip
                         catch_up_due = NEVER if self._feed is not None else time.monotonic() + self._poll_s()
-                        verify_due = await self._verification_due(sync)
+                        verify_due = await self._verification_due(sync, stopped=self._stopped)
                     else:
                         catch_up_due = time.monotonic() + self._backoff.next()
                     continue
@@ -234,11 +235,14 @@ class Watcher:
                         catch_up_due = now
                         continue
                 if now >= verify_due:
-                    catch_up_due = min(catch_up_due, now)
-                    continue
-                deadlines = [catch_up_due, library_check_due, verify_due]
-                if self._feed_usable and self._feed is None:
-                    deadlines.append(reconnect_at)
+                    catch_up_due = min(catch_up_due, now)  # the next catch-up verifies
+                deadlines = [library_check_due]
+                if verify_due > now:
+                    deadlines.append(verify_due)
+                if subscribed:
+                    deadlines.append(catch_up_due)
+                elif self._feed_usable and self._feed is None:
+                    deadlines.append(reconnect_at)  # a catch-up waits for the feed
                 if self.pending and ready:
                     deadlines.append((self._first_pending or now) + self.options.debounce_s)
                 await self._sleep_until(min(deadlines))
@@ -375,8 +379,10 @@ class Watcher:
                 seconds=result.seconds,
             )
         )
+        self._stopped = False
         for lib in result.libraries:
             if lib.status is RunStatus.STOPPED:
+                self._stopped = True
                 self._notice(f"{lib.title}: {lib.reason}", exit_code=3)
         await self._watch_libraries(result)
         if self.options.hydrate:
@@ -397,9 +403,10 @@ class Watcher:
             self._libraries = libraries
             self._applier = None
 
-    async def _verification_due(self, sync: SyncOptions) -> float:
+    async def _verification_due(self, sync: SyncOptions, *, stopped: bool) -> float:
         """When the oldest verification of a watched library is due (never when every
-        catch-up is full anyway)."""
+        catch-up is full anyway). After a mass-delete stop, not before a day has passed (as
+        cron would try again): until someone looks, another full listing changes nothing."""
         if sync.verify_after_days <= 0 or sync.full or not self._libraries:
             return NEVER
         from importer.store.queries import verified_at
@@ -410,7 +417,7 @@ class Watcher:
         oldest = min((stamp or 0 for stamp in stamps), default=0)
         due_in = oldest + sync.verify_after_days * 86400 - time.time()
         # not sooner than a poll interval: a verification that could not complete waits
-        return time.monotonic() + max(due_in, self._poll_s())
+        return time.monotonic() + max(due_in, self._poll_s(), 86400 if stopped else 0)
 
     async def _libraries_changed(self, source: Source, http: HttpClient) -> bool:
         """Whether the server's TV libraries (those this watch covers) changed; a library
