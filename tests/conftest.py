@@ -1,6 +1,7 @@
 """Options, a clean environment, and the choice of hot-path implementation for the test run.
 
-Options: ``pytest --campaign N`` runs N random kills (default: a few); ``pytest
+Options: ``pytest --campaign N`` runs N random kills, and N random sequences of changes
+and faults under ``importer watch`` (default: a few); ``pytest
 --faults-full`` runs the whole fault matrix (default: a pairwise subset).
 
 The environment: every ``IMPORTER_*`` variable changes what the importer does (the token,
@@ -32,7 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--campaign",
         type=int,
         default=0,
-        help="random kill-and-resume rounds (hundreds for a long campaign; CI runs a few)",
+        help=(
+            "random rounds of the campaigns: kill-and-resume, and watch's change and fault "
+            "sequences (hundreds for a long campaign; CI runs a few)"
+        ),
     )
     parser.addoption(
         "--faults-full",

@@ -327,42 +327,60 @@ async def test_a_thousand_changes_at_a_hundred_a_second(tmp_path: Path) -> None:
         assert watching.watcher.catch_ups == 1
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    kind=st.sampled_from(["plex", "jellyfin"]),
-    steps=st.lists(
-        st.one_of(
-            st.tuples(
-                st.just("change"),
-                st.sampled_from(["mixed", "add", "delete", "move_show", "replace"]),
-                st.integers(1, 6),
-                st.integers(0, 10_000),
-            ),
-            st.tuples(st.just("drop")),
-            st.tuples(st.just("pause"), st.floats(0, 0.3)),
-        ),
-        min_size=1,
-        max_size=8,
+#: one step of a property run: a change, a dropped socket, a server restart, or a pause
+STEPS = st.one_of(
+    st.tuples(
+        st.just("change"),
+        st.sampled_from(["mixed", "add", "delete", "move_show", "replace"]),
+        st.integers(1, 6),
+        st.integers(0, 10_000),
     ),
+    st.tuples(st.just("drop")),
+    st.tuples(st.just("restart")),
+    st.tuples(st.just("pause"), st.floats(0, 0.3)),
 )
-def test_any_sequence_of_changes_and_drops_ends_equal(
-    kind: str, steps: list[tuple[Any, ...]], tmp_path_factory: pytest.TempPathFactory
+
+
+def test_any_sequence_of_changes_and_faults_ends_equal(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    db = tmp_path_factory.mktemp("watch") / "lib.db"
-    server = emulator(kind, shows=8, feed_duplicates=0.2, feed_reorder=True)
+    """Random sequences of changes, drops, restarts and pauses, with duplicated and
+    reordered notices: the database ends equal to the library. ``pytest --campaign N``
+    runs N sequences (CI: 6)."""
 
-    async def run() -> None:
-        async with serving(server) as url, Watching(url, db, user_token(server)) as watching:
-            for step in steps:
-                if step[0] == "change":
-                    server.apply_changes(step[1], step[2], seed=step[3])
-                elif step[0] == "drop":
-                    server.feeds.drop_all()
-                else:
-                    await asyncio.sleep(step[1])
-            await watching.equal(server, db)
+    @settings(
+        max_examples=request.config.getoption("--campaign") or 6,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(kind=st.sampled_from(["plex", "jellyfin"]), steps=st.lists(STEPS, min_size=1, max_size=8))
+    def sequence(kind: str, steps: list[tuple[Any, ...]]) -> None:
+        db = tmp_path_factory.mktemp("watch") / "lib.db"
+        server = emulator(kind, shows=8, feed_duplicates=0.2, feed_reorder=True)
 
-    asyncio.run(run())
+        async def run() -> None:
+            url = await server.start()
+            port = int(url.rsplit(":", 1)[1])
+            try:
+                async with Watching(url, db, user_token(server)) as watching:
+                    for step in steps:
+                        if step[0] == "change":
+                            server.apply_changes(step[1], step[2], seed=step[3])
+                        elif step[0] == "drop":
+                            server.feeds.drop_all()
+                        elif step[0] == "restart":
+                            await server.stop()
+                            await server.start(port=port)
+                        else:
+                            await asyncio.sleep(step[1])
+                    await watching.equal(server, db)
+            finally:
+                await server.stop()
+
+        asyncio.run(run())
+
+    sequence()
 
 
 # ----------------------------------------------------------------------------- the command
