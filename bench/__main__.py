@@ -1,4 +1,5 @@
-"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate] [--json FILE] [--check bench/baseline.json]
+"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate,watch] [--json FILE]
+[--check bench/baseline.json] [--idle-minutes M]
 
 Runs every scenario with its peers and floors (bench/scenarios.py), prints a markdown
 table on stdout (progress on stderr), and exits 1 when a count check fails or, with
@@ -19,29 +20,53 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import check, measure, process, report
+from bench import check, measure, process, report, watching
 from bench.model import PEERS, Scenario, Settings
 from bench.scenarios import hydrate, native, scale, seed
 from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
 
-Job = Callable[[str, Settings], list[Scenario]]
+#: a job runs its scenarios for the kinds asked for
+Job = Callable[[list[str], Settings], list[Scenario]]
+
+
+def each_kind(job: Callable[[str, Settings], list[Scenario]]) -> Job:
+    """A job that runs one kind after the other."""
+    return lambda kinds, s: [scenario for kind in kinds for scenario in job(kind, s)]
+
 
 FULL: dict[str, Job] = {
-    "seed": lambda kind, s: [seed(kind, s)],
-    "100k": lambda kind, s: scale(kind, s, 100_000, family="scale-100k", peers=PEERS, nightly=True),
+    "seed": each_kind(lambda kind, s: [seed(kind, s)]),
+    "100k": each_kind(
+        lambda kind, s: scale(kind, s, 100_000, family="scale-100k", peers=PEERS, nightly=True)
+    ),
     # the peers would take hours
-    "1m": lambda kind, s: scale(kind, s, 1_000_000, family="scale-1m", verify=True),
-    "native": lambda kind, s: [native(kind, s, 200_000, family="native-200k")],
-    "hydrate": lambda kind, s: [hydrate(kind, s)],
+    "1m": each_kind(lambda kind, s: scale(kind, s, 1_000_000, family="scale-1m", verify=True)),
+    "native": each_kind(lambda kind, s: [native(kind, s, 200_000, family="native-200k")]),
+    "hydrate": each_kind(lambda kind, s: [hydrate(kind, s)]),
+    # every kind at once: their idle stretches overlap
+    "watch": watching.watch,
 }
 #: a smoke run: every scenario and every way of measuring, on tiny libraries, cold
 #: caches, one run each; each stands in for its full-size family (same figures)
 QUICK: dict[str, Job] = {
-    "seed": lambda kind, s: [seed(kind, s, shows=5, latency_ms=10)],
-    "100k": lambda kind, s: scale(kind, s, 2_000, family="scale-100k", peers=PEERS, nightly=True, warm=False),
-    "1m": lambda kind, s: scale(kind, s, 1_000, family="scale-1m", verify=True, warm=False),
-    "native": lambda kind, s: [native(kind, s, 1_000, family="native-200k", warm=False)],
-    "hydrate": lambda kind, s: [hydrate(kind, s, shows=40, latency_ms=10, people_cost_s=0.002, sample=5)],
+    "seed": each_kind(lambda kind, s: [seed(kind, s, shows=5, latency_ms=10)]),
+    "100k": each_kind(
+        lambda kind, s: scale(kind, s, 2_000, family="scale-100k", peers=PEERS, nightly=True, warm=False)
+    ),
+    "1m": each_kind(lambda kind, s: scale(kind, s, 1_000, family="scale-1m", verify=True, warm=False)),
+    "native": each_kind(lambda kind, s: [native(kind, s, 1_000, family="native-200k", warm=False)]),
+    "hydrate": each_kind(
+        lambda kind, s: [hydrate(kind, s, shows=40, latency_ms=10, people_cost_s=0.002, sample=5)]
+    ),
+    "watch": lambda kinds, s: watching.watch(
+        kinds,
+        s,
+        shows=10,
+        changes=10,
+        idle_minutes=watching.QUICK_IDLE_MINUTES,
+        load_posts=10,
+        debounce_s=0.5,
+    ),
 }
 
 
@@ -93,8 +118,15 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run for CI: small, no timing checks")
     parser.add_argument(
-        "--only", default="", help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate"
+        "--only",
+        default="",
+        help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate, watch",
     )
+    parser.add_argument(
+        "--idle-minutes", type=float, default=None, metavar="MINUTES",
+        help=f"watch: how long the watches stay idle (default {watching.IDLE_MINUTES:g}; "
+        f"--quick: {watching.QUICK_IDLE_MINUTES:g})",
+    )  # fmt: skip
     parser.add_argument("--kinds", default="plex,jellyfin")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers (the gate needs none)")
     parser.add_argument(
@@ -154,11 +186,11 @@ def main() -> int:
     process.compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         settings = Settings(
-            Path(tmp), repeats=args.repeats, slow_writer=args.slow_writer, peers=not args.no_peers
-        )
+            Path(tmp), repeats=args.repeats, slow_writer=args.slow_writer, peers=not args.no_peers,
+            idle_minutes=args.idle_minutes,
+        )  # fmt: skip
         for name in args.jobs:
-            for kind in args.kinds.split(","):
-                scenarios += jobs[name](kind, settings)
+            scenarios += jobs[name](args.kinds.split(","), settings)
         slowed = measure.slowed_processes(settings)
     gates = check.gates(scenarios)
     runs = f"{args.repeats} run(s) per measured variant" if args.repeats else "each figure's own runs"

@@ -141,3 +141,76 @@ def sample_shows(db: Path, count: int) -> list[str]:
         conn.close()
     step = max(1, len(ids) // max(count, 1))
     return ids[::step][:count]
+
+
+def libraries(db: Path) -> int:
+    """The libraries in ``db``."""
+    conn = _open(db)
+    try:
+        return _int(conn.execute("SELECT count(*) FROM libraries").get)
+    finally:
+        conn.close()
+
+
+#: the library's tables, and how each row names its parents: the local ids (``id``,
+#: ``library_id``, ``show_id``, ...) differ between two databases of one library, so rows
+#: are compared by the server's ids and their content columns
+_PARENTS = {
+    "shows": {"library_id": "libraries"},
+    "seasons": {"library_id": "libraries", "show_id": "shows"},
+    "episodes": {"library_id": "libraries", "show_id": "shows", "season_id": "seasons"},
+    "media_files": {"episode_id": "episodes"},
+}
+#: what ``importer hydrate`` writes: not the sync's business
+_NOT_COMPARED = ("id", "hydrated_at", "hydrated_etag")
+
+
+Rows = dict[tuple[object, ...], tuple[object, ...]]
+
+
+def library_rows(db: Path) -> dict[str, tuple[list[str], Rows]]:
+    """Every row of the library's tables (shows, seasons, episodes, media_files), keyed by
+    its source id and its parents' source ids (local ids replaced by them); the value is
+    every other column (named in the first element), in the table's order."""
+    conn = _open(db)
+    try:
+        out: dict[str, tuple[list[str], Rows]] = {}
+        for table, parents in _PARENTS.items():
+            columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")]
+            keys = [*(f"{column}.source_id" for column in parents), "t.source_id"]
+            joins = " ".join(
+                f"LEFT JOIN {parent} AS {column} ON {column}.id = t.{column}"
+                for column, parent in parents.items()
+            )
+            content = [c for c in columns if c not in _NOT_COMPARED and c not in parents and c != "source_id"]
+            sql = f"SELECT {', '.join(keys + [f't.{c}' for c in content])} FROM {table} AS t {joins}"
+            rows: Rows = {tuple(row[: len(keys)]): tuple(row[len(keys) :]) for row in conn.execute(sql)}
+            out[table] = (content, rows)
+        return out
+    finally:
+        conn.close()
+
+
+def library_differences(a: Path, b: Path) -> dict[str, dict[str, object]]:
+    """How the library tables of two databases of one server differ, per table: rows only
+    in ``a``, only in ``b``, and in both with other content (and in which columns, with
+    how many rows each). Empty when they are equal."""
+    left, right = library_rows(a), library_rows(b)
+    out: dict[str, dict[str, object]] = {}
+    for table in _PARENTS:
+        columns, x = left[table]
+        _, y = right[table]
+        both = [key for key in x.keys() & y.keys() if x[key] != y[key]]
+        by_column: dict[str, int] = {}
+        for key in both:
+            for name, p, q in zip(columns, x[key], y[key], strict=True):
+                if p != q:
+                    by_column[name] = by_column.get(name, 0) + 1
+        found: dict[str, object] = {
+            "only_in_first": len(x.keys() - y.keys()),
+            "only_in_second": len(y.keys() - x.keys()),
+            "different": len(both),
+        }
+        if any(found.values()):
+            out[table] = {**found, "columns": by_column}
+    return out

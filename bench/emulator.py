@@ -91,6 +91,9 @@ class Emulator:
     url: str = ""
     token: str = ""
     _asked: int = 0
+    #: the login the emulator printed after its token (``user:``, ``password:``), read when
+    #: first asked for (:meth:`login`)
+    _login: tuple[str, str] | None = field(default=None, repr=False)
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
     #: its stderr: shown when it fails to start, else dropped (a stop by SIGTERM logs a
     #: traceback there, issue 11)
@@ -182,6 +185,46 @@ class Emulator:
                 return False
             raise
         return True
+
+    def changes(self, kind: str, count: int, seed: int) -> list[dict[str, Any]]:
+        """Apply ``count`` changes of ``kind`` (``add``, ``update``, ``delete``, ``mixed``, ...;
+        see ``importer.emulator.churn``) to the first library; what was done, in order
+        (episodes name their ``plex_key`` and ``jellyfin_id``)."""
+        answer = self._call("/_emulator/changes", {"kind": kind, "count": count, "seed": seed})
+        return list(answer["changes"])
+
+    def feed_stats(self) -> dict[str, int]:
+        """The change feeds' counters (``GET /_emulator/feed``): connections opened, open now,
+        messages sent, ..."""
+        return dict(self._call("/_emulator/feed"))
+
+    def login(self) -> tuple[str, str]:
+        """The user name and password the emulator printed after its token (its default
+        user, whose password it made up)."""
+        if self._login is None:
+            assert self._proc is not None and self._proc.stdout is not None
+            user, password = self._proc.stdout.readline().split(), self._proc.stdout.readline().split()
+            if len(user) != 2 or len(password) != 2 or user[0] != "user:" or password[0] != "password:":
+                raise RuntimeError(f"the emulator printed no login: {user} {password}")
+            self._login = (user[1], password[1])
+        return self._login
+
+    def user_token(self) -> str:
+        """Jellyfin/Emby: a user's token (``POST /Users/AuthenticateByName`` as the printed
+        user), as ``importer login`` gets one: their change feeds reach user sessions only."""
+        name, password = self.login()
+        header = 'MediaBrowser Client="bench", Device="bench", DeviceId="bench-1", Version="1"'
+        request = urllib.request.Request(
+            self.url + "/Users/AuthenticateByName",
+            data=json.dumps({"Username": name, "Pw": password}).encode(),
+            headers={
+                "Authorization": header,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request) as response:
+            return str(json.loads(response.read())["AccessToken"])
 
     def usage(self) -> tuple[float, int]:
         """CPU seconds so far and peak RSS (kB), from /proc."""

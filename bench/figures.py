@@ -38,6 +38,11 @@ from bench.model import (
     VERIFY_DEBUG,
     VERIFY_IN,
     VERIFY_TIMED,
+    WATCH_IDLE,
+    WATCH_LATENCY,
+    WATCH_POLLER,
+    WATCH_RUN,
+    WATCH_VERIFY,
     Record,
     Scenario,
 )
@@ -141,6 +146,19 @@ def hydrate_server_cost_s(variant: str) -> Figure:
     return field_of(variant, "people_cost_s")
 
 
+def watch_vs_poller(key: str = "p95_s") -> Figure:
+    """The watch's latency (``key``: p95, or p95 less the feed's debounce) over the wall time
+    of a whole-process incremental sync right after one change: what a poller with no
+    interval would take (real pollers add theirs)."""
+    return lambda s: _ratio(s, (WATCH_LATENCY, key), (WATCH_POLLER, "seconds"))
+
+
+#: issue's targets for ``importer watch``: Plex p95 ≤ 2 s; Jellyfin/Emby p95 ≤ the
+#: server's debounce + 2 s; idle ≤ 2 requests per library per hour
+WATCH_P95_S = 2.0
+WATCH_IDLE_REQUESTS = 2.0
+
+
 def _importer_runs(s: Scenario) -> list[Record]:
     """The importer's records (they carry the run's status; peers and floors do not)."""
     return [r for r in s.records if "status" in r]
@@ -200,6 +218,9 @@ _IMPORTER_RUNS = (
     TWIN,
     HYDRATE,
     HYDRATE_AGAIN,
+    WATCH_POLLER,
+    WATCH_VERIFY,
+    WATCH_RUN,
 )
 _STALL_RUNS = (IMPORTER_IN, VERIFY_IN, NO_CHANGE, CHANGED)
 _DEBUG_RUNS = (IMPORTER_DEBUG, VERIFY_DEBUG, NO_CHANGE_DEBUG)
@@ -238,6 +259,15 @@ TARGETS = (
            ("jellyfin", "emby"), hydrate_request_bound),
     Target("hydrate", "unchanged: requests", field_of(HYDRATE_AGAIN, "requests"), HYDRATE_UNCHANGED_MAX, "",
            False, (HYDRATE_AGAIN,)),
+    # latencies are timing: shown against their targets, never gated
+    Target("watch", "change to batch, p95", field_of(WATCH_LATENCY, "p95_s"), WATCH_P95_S, "s", False,
+           (WATCH_LATENCY,), ("plex",)),
+    Target("watch", "change to batch less the server's debounce, p95",
+           field_of(WATCH_LATENCY, "p95_after_debounce_s"), WATCH_P95_S, "s", False, (WATCH_LATENCY,),
+           ("jellyfin", "emby")),
+    Target("watch", "idle: requests per library per hour",
+           field_of(WATCH_IDLE, "requests_per_library_per_hour"), WATCH_IDLE_REQUESTS, "", False,
+           (WATCH_IDLE,)),
     Target("", "peak RSS, largest process", peak_rss_mb, 300, "MB", False, _IMPORTER_RUNS),
     Target("", "host loop's longest stall", max_stall_ms, 20, "ms", False, _STALL_RUNS),
     Target("", "longest callback, asyncio debug log", slowest_callback_ms(_DEBUG_RUNS), 5, "ms", False,

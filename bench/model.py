@@ -35,6 +35,8 @@ class Settings:
     #: make the importer's writer this much slower (bench/slowdown): the gate's self-test
     slow_writer: float = 0.0
     peers: bool = True  # False: skip the peers (the gate needs none of them)
+    #: the watch job's idle stretch (None: the job's own, 10 min full, 0.2 min quick)
+    idle_minutes: float | None = None
 
     def runs(self, default: int) -> int:
         return self.repeats or default
@@ -137,3 +139,9 @@ HYDRATE_AGAIN = "hydrate, unchanged"  # whole process, again on the hydrated cop
 PER_ITEM = "per-item client, computed"  # one request per show: requests × (latency + per-item cost)
 PER_ITEM_SAMPLE = "per-item client, sample"  # the same client really run on a few shows
 PER_ITEM_EXTRAPOLATED = "per-item client, extrapolated from the sample"
+WATCH_POLLER = "poller: sync after one change"  # whole process, incremental: a 0-interval poll
+WATCH_LATENCY = "watch: change to batch"  # one change at a time, POST answer to the batch event naming it
+WATCH_IDLE = "watch: idle"  # HTTP requests and CPU of the watch while nothing changes
+WATCH_LOAD = "watch: load"  # many changes a second, then the database against a fresh --full sync
+WATCH_VERIFY = "watch: load, fresh --full sync"  # the fresh sync the load's database is compared with
+WATCH_RUN = "watch: whole run"  # the watch process from start to SIGTERM (wait4)

@@ -19,6 +19,12 @@ from bench.model import (
     PER_ITEM_EXTRAPOLATED,
     PER_ITEM_SAMPLE,
     TWIN,
+    WATCH_IDLE,
+    WATCH_LATENCY,
+    WATCH_LOAD,
+    WATCH_POLLER,
+    WATCH_RUN,
+    WATCH_VERIFY,
     Record,
     Scenario,
     label,
@@ -110,6 +116,41 @@ def _against_hydrate(s: Scenario, rec: Record) -> str:
         return f"{_num(rec['shows'] - rec['unhydrated_shows'])} of {_num(rec['shows'])} shows hydrated"
     if variant == HYDRATE_AGAIN and s.get(HYDRATE):
         return "on the hydrated copy, nothing changed"
+    return _against_watch(s, rec)
+
+
+def _against_watch(s: Scenario, rec: Record) -> str:
+    variant = rec["variant"]
+    if variant == WATCH_POLLER:
+        return "a poll with no interval (real pollers add 5 min to 24 h)"
+    if variant == WATCH_LATENCY and "p95_s" in rec:
+        seen = f"{rec['seen']} of {rec['changes']} changes seen"
+        x = figures.watch_vs_poller()(s)
+        text = f"{seen}; p95 {x:.2f}× the poller's sync" if x else seen
+        if "p95_after_debounce_s" in rec:
+            y = figures.watch_vs_poller("p95_after_debounce_s")(s)
+            text += (f"; less the {rec['debounce_s']:g} s debounce: p50 {rec['p50_after_debounce_s']:.3f} s, "
+                     f"p95 {rec['p95_after_debounce_s']:.3f} s" + (f" ({y:.2f}×)" if y else ""))  # fmt: skip
+        return text
+    if variant == WATCH_IDLE:
+        return (
+            f"{rec['requests']} requests, {rec['websocket_connections']} websocket connections in "
+            f"{rec['minutes']:.1f} min: {rec['requests_per_library_per_hour']:.2f} per library per hour; "
+            f"CPU {rec['cpu_s_per_hour']:.2f} s/h, {rec['cpu_s_per_day']:.1f} s/day"
+        )
+    if variant == WATCH_LOAD:
+        equal = "equals" if rec.get("equal") else "**differs from**"
+        return (
+            f"{rec['changes']:,} changes posted in {rec['posting_s']:.1f} s; {rec['batches']} batches, "
+            f"{rec['items_named']:,} items named; the database {equal} a fresh --full sync"
+        )
+    if variant == WATCH_VERIFY:
+        return "what the load's database is compared with"
+    if variant == WATCH_RUN:
+        return (
+            f"exit {rec['exit_code']}; {rec['batches']} batches, {rec['catch_ups']} catch-up(s), "
+            f"{rec['feed_connections']} feed connection(s), {rec['notices']} notice(s)"
+        )
     return ""
 
 
@@ -128,7 +169,13 @@ HEAD = (
     "| peak RSS MB (per process) | loop stall ms | slowest callback ms (n ≥ 5 ms) | emulator CPU s | compared"
 )
 #: a column only in the scenarios whose records have it: (header, key)
-OPTIONAL = (("server People s", "people_cost_s", 2),)
+OPTIONAL = (
+    ("server People s", "people_cost_s", 2),
+    ("p50 s", "p50_s", 3),
+    ("p95 s", "p95_s", 3),
+    ("max s", "max_s", 3),
+    ("batches", "batches", 0),
+)
 
 
 def measurements_table(s: Scenario) -> list[str]:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench is not installed: it lives beside the package
     sys.path.insert(0, str(ROOT))
 
-from bench import figures, floors, measure, report, scenarios, slowlog  # noqa: E402
+from bench import dbfacts, figures, floors, measure, report, scenarios, slowlog, watching  # noqa: E402
 from bench.check import compare, gates  # noqa: E402
 from bench.emulator import ServerSpec  # noqa: E402
 from bench.model import (  # noqa: E402
@@ -32,6 +32,12 @@ from bench.model import (  # noqa: E402
     PER_ITEM,
     PER_ITEM_EXTRAPOLATED,
     PER_ITEM_SAMPLE,
+    WATCH_IDLE,
+    WATCH_LATENCY,
+    WATCH_LOAD,
+    WATCH_POLLER,
+    WATCH_RUN,
+    WATCH_VERIFY,
     Record,
     Scenario,
 )
@@ -59,6 +65,7 @@ HYDRATE_RUNS = {
     "per-item client, sample",
     "per-item client, extrapolated from the sample",
 }
+WATCH_RUNS = {WATCH_POLLER, WATCH_IDLE, WATCH_LATENCY, WATCH_LOAD, WATCH_VERIFY, WATCH_RUN}
 SCENARIOS = {
     "seed-5x10ms-plex": IMPORTER_RUNS | PEERS | {"round-trip floor", "plexapi"},
     "seed-5x10ms-jellyfin": IMPORTER_RUNS | PEERS | {"round-trip floor"},
@@ -74,6 +81,8 @@ SCENARIOS = {
     "native-1k-jellyfin": NATIVE,
     "hydrate-40x10ms-plex": HYDRATE_RUNS,
     "hydrate-40x10ms-jellyfin": HYDRATE_RUNS,
+    "watch-10shows-plex": WATCH_RUNS,
+    "watch-10shows-jellyfin": WATCH_RUNS,
 }
 Quick = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 
@@ -143,6 +152,37 @@ def test_counts_are_right(quick: Quick) -> None:
         assert computed["requests"] == 40 + first["discovery_requests"]
         assert hydrate["per-item client, sample"]["requests"] == 5
     assert results["gates"], "the regression gate has ratios to compare"
+
+
+@pytest.mark.slow
+def test_watch_counts_are_right(quick: Quick) -> None:
+    """The quick watch job: 10 changes one at a time, a few seconds idle, 100 changes at 100
+    a second on 10 shows; counts only, never times."""
+    _, results = quick
+    records = _records(results)
+    for kind in ("plex", "jellyfin"):
+        name = f"watch-10shows-{kind}"
+        watch = records[name]
+        for variant in (WATCH_POLLER, WATCH_VERIFY):
+            assert watch[variant]["status"] == ["done"] and watch[variant]["left_in_cwd"] == [], variant
+        assert watch[WATCH_VERIFY]["modes"] == ["full"]
+        latency = watch[WATCH_LATENCY]
+        assert latency["changes"] == latency["seen"] == 10  # every change named by a batch
+        assert latency["batches"] >= 10 and latency["requests"] >= 10
+        assert latency["debounce_s"] == (0.0 if kind == "plex" else 0.5)
+        idle = watch[WATCH_IDLE]
+        assert idle["requests"] == 0 and idle["websocket_connections"] == 0
+        assert idle["feed_connections_opened"] == 0 and idle["events"] == 0
+        assert idle["requests_per_library_per_hour"] <= watching.IDLE_REQUESTS_PER_LIBRARY_HOUR
+        load = watch[WATCH_LOAD]
+        assert load["posts"] == 10 and load["changes"] > 50 and load["batches"] >= 1
+        assert load["equal"] and load["differences"] == {}  # the database equals a fresh --full sync
+        run = watch[WATCH_RUN]
+        assert run["exit_code"] == watching.STOPPED and run["left_in_cwd"] == []
+        assert run["feed_connections"] == 1 and run["catch_ups"] == 1
+        checks = [c for s in results["scenarios"] if s["name"] == name for c in s["checks"]]
+        assert len(checks) >= 12 and all(c["ok"] for c in checks)
+    assert "watch-10shows-plex: requests per change" in results["gates"]
 
 
 @pytest.mark.slow
@@ -404,3 +444,80 @@ def test_hydrate_requests_are_told_from_discovery() -> None:
     assert person.search("/Items/abc123")[1] == "abc123"  # type: ignore[index]
     assert person.search("/Users/u/Items/abc123")[1] == "abc123"  # type: ignore[index]
     assert person.search("/Items") is None and person.search("/Items/abc/Images/Primary/0") is None
+
+
+# --------------------------------------------------------------------------- watch
+def _library_db(path: Path, rows: list[tuple[int, str, str]]) -> Path:
+    """A database of one show with one season and ``rows`` episodes (local id, source id, title)."""
+    conn = connect(path)
+    with conn:
+        conn.execute(
+            "INSERT INTO servers (id, kind, machine_id) VALUES (1, 'plex', 'm');"
+            "INSERT INTO libraries (id, server_id, source_id) VALUES (1, 1, 's');"
+            "INSERT INTO shows (id, library_id, source_id, title) VALUES (7, 1, 'show', 'A show');"
+            "INSERT INTO seasons (id, library_id, show_id, source_id) VALUES (8, 1, 7, 'season')"
+        )
+        for local, source, title in rows:
+            conn.execute("INSERT INTO episodes (id, library_id, show_id, season_id, source_id, title) "
+                         "VALUES (?, 1, 7, 8, ?, ?)", (local, source, title))  # fmt: skip
+            conn.execute("INSERT INTO media_files (episode_id, source_id, path) VALUES (?, ?, ?)",
+                         (local, f"part-{source}", f"/{source}.mkv"))  # fmt: skip
+    conn.close()
+    return path
+
+
+def test_databases_are_compared_by_source_ids_and_content_not_local_ids(tmp_path: Path) -> None:
+    a = _library_db(tmp_path / "a.db", [(1, "e1", "One"), (2, "e2", "Two")])
+    b = _library_db(tmp_path / "b.db", [(10, "e2", "Two"), (11, "e1", "One")])  # other local ids
+    assert dbfacts.library_differences(a, b) == {}
+    c = _library_db(tmp_path / "c.db", [(1, "e1", "One!"), (3, "e3", "Three")])
+    found = dbfacts.library_differences(a, c)
+    assert found["episodes"] == {
+        "only_in_first": 1,
+        "only_in_second": 1,
+        "different": 1,
+        "columns": {"title": 1},
+    }
+    assert found["media_files"]["only_in_first"] == found["media_files"]["only_in_second"] == 1
+
+
+def test_watch_latency_matches_a_batch_by_source_id() -> None:
+    batch = {"event": "batch", "added": [{"id": 1, "source_id": "1571", "type": "episode"}], "updated": [],
+             "removed": [{"id": 2, "source_id": "1196", "type": "episode"}]}  # fmt: skip
+    assert watching._names("1571", removed=False)(batch)
+    assert not watching._names("1571", removed=True)(batch)  # an addition is no deletion
+    assert watching._names("1196", removed=True)(batch)
+    assert not watching._names("1196", removed=True)({**batch, "event": "caught_up"})
+    values = [float(n) for n in range(1, 101)]
+    assert watching._percentile(values, 0.95) == 95.0 and watching._percentile(values, 0.5) == 50.0
+    assert watching._percentile([3.0], 0.95) == 3.0
+
+
+def _watch_scenario(kind: str = "jellyfin", p95: float = 2.4) -> Scenario:
+    s = Scenario(f"watch-{kind}", kind, "watch", ServerSpec(kind, shape="seed"))
+    s.record(WATCH_POLLER, [{"seconds": 0.8, "status": ["done"]}])
+    debounce = 0.0 if kind == "plex" else 2.0
+    latency = {"changes": 100, "seen": 100, "p50_s": p95 - 0.2, "p95_s": p95, "max_s": p95 + 0.5,
+               "debounce_s": debounce, "requests_per_change": 2.5}  # fmt: skip
+    if debounce:
+        latency.update(p50_after_debounce_s=p95 - 2.2, p95_after_debounce_s=p95 - 2.0)
+    s.record(WATCH_LATENCY, [latency])
+    idle = {"seconds": 600.0, "minutes": 10.0, "requests": 0, "websocket_connections": 0,
+            "requests_per_library_per_hour": 0.0, "cpu_s_per_hour": 0.1, "cpu_s_per_day": 2.4}  # fmt: skip
+    s.record(WATCH_IDLE, [idle])
+    return s
+
+
+def test_watch_targets_latency_and_idle_requests_but_gates_counts_only() -> None:
+    table = "\n".join(report.targets_table([_watch_scenario(), _watch_scenario("plex", p95=1.1)]))
+    assert "| watch-jellyfin | change to batch less the server's debounce, p95 |" in table
+    assert "| 0.40 s | ≤ 2.00 s | ✓ |" in table  # 2.4 s less the 2 s debounce
+    assert "| watch-plex | change to batch, p95 |" in table and "| 1.10 s | ≤ 2.00 s | ✓ |" in table
+    assert "| watch-plex | idle: requests per library per hour |" in table
+    slow = "\n".join(report.targets_table([_watch_scenario("plex", p95=2.5)]))
+    assert "| 2.50 s | ≤ 2.00 s | ✗ |" in slow
+    assert figures.watch_vs_poller()(_watch_scenario()) == pytest.approx(2.4 / 0.8)
+    found = gates([_watch_scenario()])
+    assert found == {"watch-jellyfin: requests per change": {"value": 2.5, "higher_is_better": False}}
+    text = report.markdown([_watch_scenario()])
+    assert "less the 2 s debounce: p50 0.200 s, p95 0.400 s" in text and "| p95 s |" in text
