@@ -23,6 +23,7 @@ import apsw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_incremental import count_rows
 from test_sync import check_database, serving
 
 import importer
@@ -117,14 +118,6 @@ def runs(db: Path) -> list[tuple[Any, ...]]:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
         return conn.execute("SELECT mode, status, watermark FROM runs ORDER BY id").fetchall()
-    finally:
-        conn.close()
-
-
-def count_rows(db: Path, table: str) -> int:
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").get)
     finally:
         conn.close()
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import apsw
 import msgspec
 import orjson
 
@@ -103,6 +104,7 @@ class Applier:
         self.libraries = list(libraries)
         self.allow_mass_delete = allow_mass_delete
         self._by_source_id = {lib.info.source_id: lib for lib in self.libraries}
+        self._by_id = {lib.library_id: lib for lib in self.libraries}
         self._writer: Writer | None = None
         #: per library, the rows batches deleted since the last verified catch-up: the guard
         #: counts them all, or a library emptied notice by notice would pass it batch by batch
@@ -191,8 +193,7 @@ class Applier:
             places = stored.get(change.source_id)
             if places:
                 for item in places:
-                    lib = next(lib for lib in self.libraries if lib.library_id == item.library_id)
-                    candidates[lib, item.stream].append(change.source_id)
+                    candidates[self._by_id[item.library_id], item.stream].append(change.source_id)
             else:
                 for lib in self.libraries:
                     for stream in STREAMS:
@@ -247,15 +248,7 @@ class Applier:
                     for child in children(conn, stream, parents):
                         if child.source_id not in returned.get((child.library_id, child.stream), ()):
                             items.setdefault(_key(child), child)
-            guarded = [
-                lib
-                for lib in self.libraries
-                if lib.library_id in doomed
-                and self._over_the_guard(
-                    self.deleted[lib.library_id] + len(doomed[lib.library_id]),
-                    self.deleted[lib.library_id] + stored_total(conn, lib.library_id),
-                )
-            ]
+            guarded = [lib for lib in self.libraries if self._over_the_guard(conn, lib, doomed)]
             for lib in guarded:
                 doomed.pop(lib.library_id, None)
             adopted: set[int] = set()
@@ -293,10 +286,16 @@ class Applier:
                 writer.rows.forget(lib.library_id)
         return self._result(stored, doomed, adopted, after, guarded)
 
-    def _over_the_guard(self, doomed: int, stored: int) -> bool:
-        return (
-            not self.allow_mass_delete and doomed > MASS_DELETE_ROWS and doomed > MASS_DELETE_SHARE * stored
-        )
+    def _over_the_guard(
+        self, conn: apsw.Connection, lib: WatchedLibrary, doomed: dict[int, dict[int, StoredItem]]
+    ) -> bool:
+        """Whether deleting this batch's rows of ``lib`` would take the batches since the last
+        verified catch-up past the mass-delete guard (the library is counted only then)."""
+        before = self.deleted[lib.library_id]
+        gone = before + len(doomed.get(lib.library_id, ()))
+        if self.allow_mass_delete or gone == before or gone <= MASS_DELETE_ROWS:
+            return False
+        return gone > MASS_DELETE_SHARE * (before + stored_total(conn, lib.library_id))
 
     def _result(
         self,

@@ -168,6 +168,14 @@ class FeedHub:
         self._dirty = False
         self._timers: set[asyncio.TimerHandle] = set()
 
+    def attach(self, naming: Callable[[], Naming], publisher: Callable[[], Publisher]) -> FeedHub:
+        """The server kind's naming and publisher, made on its first feed request."""
+        if self.naming is None:
+            self.naming = naming()
+        if self.publisher is None:
+            self.publisher = publisher()
+        return self
+
     # ------------------------------------------------------------------ controls
     def controls_float(self, name: str) -> float:
         return float(getattr(self.server.controls, name))

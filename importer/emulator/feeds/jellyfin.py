@@ -165,12 +165,7 @@ class LibraryChanges:
 
 
 def _prepare_hub(server: JellyfinServer) -> FeedHub:
-    hub = server.feeds
-    if hub.naming is None:
-        hub.naming = JellyfinNaming(server)
-    if hub.publisher is None:
-        hub.publisher = LibraryChanges(server, hub)
-    return hub
+    return server.feeds.attach(lambda: JellyfinNaming(server), lambda: LibraryChanges(server, server.feeds))
 
 
 def is_upgrade(request: web.Request) -> bool:

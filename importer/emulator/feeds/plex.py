@@ -290,12 +290,7 @@ def accepts(raw: str | None) -> Callable[[str], bool]:
 
 
 def _prepare_hub(server: PlexServer) -> FeedHub:
-    hub = server.feeds
-    if hub.naming is None:
-        hub.naming = PlexNaming(server)
-    if hub.publisher is None:
-        hub.publisher = PlexPublisher(server, hub)
-    return hub
+    return server.feeds.attach(lambda: PlexNaming(server), lambda: PlexPublisher(server, server.feeds))
 
 
 def _refused(server: PlexServer) -> web.Response:
