@@ -1,5 +1,5 @@
-"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate,watch] [--json FILE]
-[--check bench/baseline.json] [--idle-minutes M]
+"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate,watch,fleet] [--json FILE]
+[--check bench/baseline.json] [--idle-minutes M] [--fleet-servers N]
 
 Runs every scenario with its peers and floors (bench/scenarios.py), prints a markdown
 table on stdout (progress on stderr), and exits 1 when a count check fails or, with
@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import check, measure, process, report, watching
+from bench import check, fleet, measure, process, report, watching
 from bench.model import PEERS, Scenario, Settings
 from bench.scenarios import hydrate, native, scale, seed
 from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
@@ -45,6 +45,8 @@ FULL: dict[str, Job] = {
     "hydrate": each_kind(lambda kind, s: [hydrate(kind, s)]),
     # every kind at once: their idle stretches overlap
     "watch": watching.watch,
+    # both engines, 200 servers at once
+    "fleet": fleet.fleet,
 }
 #: a smoke run: every scenario and every way of measuring, on tiny libraries, cold
 #: caches, one run each; each stands in for its full-size family (same figures)
@@ -67,7 +69,10 @@ QUICK: dict[str, Job] = {
         load_posts=10,
         debounce_s=0.5,
     ),
+    "fleet": lambda kinds, s: fleet.fleet(kinds, s, servers=fleet.QUICK_SERVERS, sizes=fleet.QUICK_SIZES),
 }
+#: jobs a --quick run without --only leaves out (--only names them)
+QUICK_OPT_IN = ("fleet",)
 
 
 def machine() -> dict[str, Any]:
@@ -120,8 +125,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate, watch",
+        help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate, watch, fleet",
     )
+    parser.add_argument(
+        "--fleet-servers", type=int, default=None, metavar="N",
+        help=f"fleet: this many servers, sizes and shares as the full job's (default {fleet.SERVERS})",
+    )  # fmt: skip
     parser.add_argument(
         "--idle-minutes", type=float, default=None, metavar="MINUTES",
         help=f"watch: how long the watches stay idle (default {watching.IDLE_MINUTES:g}; "
@@ -144,7 +153,9 @@ def _arguments() -> argparse.Namespace:
     )
     args = parser.parse_args()
     jobs = QUICK if args.quick else FULL
-    args.jobs = [j for j in args.only.split(",") if j] or list(jobs)
+    args.jobs = [j for j in args.only.split(",") if j] or [
+        j for j in jobs if not (args.quick and j in QUICK_OPT_IN)
+    ]
     unknown = set(args.jobs) - set(jobs)
     if unknown:
         parser.error(f"unknown jobs {sorted(unknown)}; choose from {', '.join(jobs)}")
@@ -182,6 +193,8 @@ def _gate(args: argparse.Namespace, gates: dict[str, dict[str, Any]], results: d
 def main() -> int:
     args = _arguments()
     jobs = QUICK if args.quick else FULL
+    if args.fleet_servers:
+        jobs = {**jobs, "fleet": lambda kinds, s: fleet.fleet(kinds, s, servers=args.fleet_servers)}
     scenarios: list[Scenario] = []
     process.compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -33,9 +33,10 @@ import click
 from importer.errors import AuthError, ConfigError, ImporterError
 
 if TYPE_CHECKING:
+    from importer.fleet.config import ServerEntry
     from importer.hydration.result import HydrateResult
     from importer.hydration.runner import HydrateOptions, Hydrator
-    from importer.pipeline import Importer
+    from importer.pipeline import Importer, SyncOptions
     from importer.results import SyncResult
 
 T = TypeVar("T")
@@ -204,6 +205,17 @@ async def with_signals(run: Importer) -> SyncResult:
             loop.remove_signal_handler(sig)
 
 
+def warn_if_others_can_read(token_file: Path, mode: int) -> None:
+    """The one warning for a token file that other users can read (``mode``: its st_mode),
+    whether it came from --token-file or a config's token_file."""
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        click.echo(
+            f"warning: the token file {str(token_file)!r} is readable by other users; "
+            f"run: chmod 600 {token_file}",
+            err=True,
+        )
+
+
 def read_token(token_file: Path | None) -> str:
     """The token from ``--token-file`` or ``IMPORTER_TOKEN``; never from an argument."""
     if token_file is not None:
@@ -212,12 +224,7 @@ def read_token(token_file: Path | None) -> str:
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read the token file {str(token_file)!r}: {exc.strerror}") from exc
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            click.echo(
-                f"warning: the token file {str(token_file)!r} is readable by other users; "
-                f"run: chmod 600 {token_file}",
-                err=True,
-            )
+        warn_if_others_can_read(token_file, mode)
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
@@ -350,14 +357,15 @@ def connection_options(*, concurrency: int, quiet: str) -> Callable[[F], F]:
     return _decorate(options)
 
 
-def sync_options(*, hydrate: str) -> Callable[[F], F]:
-    """The database, the libraries, and how a sync treats them: what sync and watch share."""
+def sync_options(*, hydrate: str, db_required: bool = True) -> Callable[[F], F]:
+    """The database, the libraries, and how a sync treats them: what sync and watch share.
+    ``db_required=False``: the command checks --db itself (sync: not with --config)."""
     options = (
         # --db is not checked by click: importer.store.preflight says what is wrong and what to do
         click.option(
             "--db",
             "db_path",
-            required=True,
+            required=db_required,
             type=click.Path(readable=False, path_type=Path),
             help="SQLite file.",
         ),
@@ -407,11 +415,26 @@ def cli() -> None:
     """Copy the TV libraries of Plex, Jellyfin and Emby servers into SQLite."""
 
 
+#: sync's options that a config file sets for each server: the option, and its key there
+_SET_BY_CONFIG = {
+    "db_path": ("--db", "data_dir"),
+    "kind": ("--kind", "kind"),
+    "libraries": ("--library", "libraries"),
+    "token_file": ("--token-file", "token_file"),
+    "concurrency": ("--concurrency", "concurrency"),
+    "insecure": ("--insecure", "insecure"),
+    "allow_mass_delete": ("--allow-mass-delete", "allow_mass_delete"),
+    "verify_after_days": ("--verify-after", "verify_after"),
+}
+
+
 # Stray arguments are taken, not refused by click, which would echo them: one may be a token.
 @cli.command(context_settings={"allow_extra_args": True})
-@click.argument("url")
+# metavar: the usage and the "missing" error as when URL was required (it is, without --config)
+@click.argument("url", required=False, metavar="URL")
 @sync_options(
-    hydrate="After a successful sync, hydrate its shows (cast, crew, genres, artwork): `importer hydrate`."
+    hydrate="After a successful sync, hydrate its shows (cast, crew, genres, artwork): `importer hydrate`.",
+    db_required=False,
 )
 @click.option(
     "--full",
@@ -420,10 +443,16 @@ def cli() -> None:
 )
 @click.option("--restart", is_flag=True, help="Discard an unfinished run instead of resuming it.")
 @click.option("--dry-run", is_flag=True, help="Sync, but delete nothing: list what a sweep would delete.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sync the servers of this TOML file, one after another: those NAMEd instead of a URL, or all.",
+)
 @connection_options(concurrency=4, quiet="No summary on stdout.")
 def sync(
-    url: str,
-    db_path: Path,
+    url: str | None,
+    db_path: Path | None,
     kind: str,
     libraries: tuple[str, ...],
     full: bool,
@@ -432,60 +461,196 @@ def sync(
     dry_run: bool,
     then_hydrate: bool,
     verify_after_days: float,
+    config_path: Path | None,
     progress: str,
     quiet: bool,
     concurrency: int,
     insecure: bool,
     token_file: Path | None,
 ) -> None:
-    """Import (or update) the TV libraries of the server at URL into --db."""
+    """Import (or update) the TV libraries of the server at URL into --db.
+
+    With --config FILE instead: the servers of that file named (importer sync --config FILE
+    NAME ...), or all of them, one after another."""
+    ctx = click.get_current_context()
+    if config_path is not None:
+        _refuse_options_set_by_config(ctx)
+        names = ([url] if url is not None else []) + ctx.args
+        exit_now(_sync_config(config_path, names, full, restart, dry_run, then_hydrate, progress, quiet))
+        return
+    # what click would say if these were required (they are, without --config)
+    if url is None:
+        raise click.MissingParameter(ctx=ctx, param=_parameter(ctx, "url"))
+    if db_path is None:
+        raise click.MissingParameter(ctx=ctx, param=_parameter(ctx, "db_path"))
     refuse_stray_arguments(" after the URL", "token", TOKEN_GOES)
+    from importer.pipeline import SyncOptions
+
+    options = SyncOptions(
+        kind=kind,
+        libraries=libraries,
+        full=full,
+        restart=restart,
+        allow_mass_delete=allow_mass_delete,
+        dry_run=dry_run,
+        verify_after_days=verify_after_days,
+        concurrency=concurrency,
+        verify_tls=not insecure,
+    )
+    # one request in flight unless --concurrency was given: hydration is low priority
+    given = ctx.get_parameter_source("concurrency") is click.core.ParameterSource.COMMANDLINE
+    hydrate_concurrency = (concurrency if given else 1) if then_hydrate else None
+    try:
+        token = resolve_token(url, token_file)
+    except ImporterError as exc:
+        fail(exc)
+        return
+    exit_now(_sync_server(url, db_path, token, options, hydrate_concurrency, progress, quiet))
+
+
+def _parameter(ctx: click.Context, name: str) -> click.Parameter:
+    return next(param for param in ctx.command.params if param.name == name)
+
+
+def _refuse_options_set_by_config(ctx: click.Context) -> None:
+    given = [
+        flags
+        for name, flags in _SET_BY_CONFIG.items()
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        options = ", ".join(option for option, _ in given)
+        keys = ", ".join(key for _, key in given)
+        them = "it" if len(given) == 1 else "them"
+        raise click.UsageError(
+            f"{options} cannot be given with --config: the config file sets {them} for each server "
+            f"({keys}, in [defaults] or a [[server]] table)"
+        )
+
+
+def _sync_config(
+    config_path: Path,
+    names: list[str],
+    full: bool,
+    restart: bool,
+    dry_run: bool,
+    then_hydrate: bool,
+    progress: str,
+    quiet: bool,
+) -> int:
+    """``importer sync --config``: each server chosen, one after another, as ``importer sync
+    URL --db <data_dir>/<name>.db`` with its options; the exit code of the whole run. A
+    signal stops the server being synced, and the run with it."""
+    from importer.fleet.config import ignored_environment_warning, load_config
+    from importer.fleet.driver import fleet_exit_code
+
+    warning = ignored_environment_warning()
+    if warning is not None:
+        click.echo(warning, err=True)
+    try:
+        config = load_config(config_path)
+        servers = config.select(names)
+        config.prepare(servers)
+    except ImporterError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    # a config's concurrency is the sync's: hydration stays low priority, one request at a time
+    hydrate_concurrency = 1 if then_hydrate else None
+    codes: list[int] = []
+    for server in servers:
+        try:
+            token = _config_token(server)
+        except ImporterError as exc:
+            click.echo(f"error: {exc}", err=True)  # it names the server
+            codes.append(exc.exit_code)
+            continue
+        options = server.sync_options(full=full, restart=restart, dry_run=dry_run)
+        code = _sync_server(
+            server.url,
+            Path(server.db_path),
+            token,
+            options,
+            hydrate_concurrency,
+            progress,
+            quiet,
+            server.name,
+        )
+        if code in (interrupted(signal.SIGINT), interrupted(signal.SIGTERM)):
+            return code
+        codes.append(code)
+    return fleet_exit_code(codes)
+
+
+def _config_token(server: ServerEntry) -> ResolvedToken:
+    """A config server's token: its token_file, or its saved login (never IMPORTER_TOKEN)."""
+    from importer.fleet.config import read_server_token
+    from importer.http import redact_url
+
+    token = read_server_token(server)
+    if server.token_file is not None:
+        return ResolvedToken(token, "token-file")
+    return ResolvedToken(token, "login", redact_url(server.url.rstrip("/")))
+
+
+def _sync_server(
+    url: str,
+    db_path: Path,
+    token: ResolvedToken,
+    options: SyncOptions,
+    hydrate_concurrency: int | None,
+    progress: str,
+    quiet: bool,
+    name: str | None = None,
+) -> int:
+    """One server's sync as ``importer sync`` runs it (signals, notices, the summary, errors
+    on stderr), then its hydration unless ``hydrate_concurrency`` is None; the exit code.
+    ``name``: the server's name in a config, before each of its lines."""
     from importer.model import RunStatus
-    from importer.pipeline import Importer, SyncOptions
+    from importer.pipeline import Importer
     from importer.progress import Progress
     from importer.results import format_gone, format_summary
 
-    token: ResolvedToken | None = None
+    prefix = f"{name}: " if name is not None else ""
     try:
-        token = resolve_token(url, token_file)
-        options = SyncOptions(
-            kind=kind,
-            libraries=libraries,
-            full=full,
-            restart=restart,
-            allow_mass_delete=allow_mass_delete,
-            dry_run=dry_run,
-            verify_after_days=verify_after_days,
-            concurrency=concurrency,
-            verify_tls=not insecure,
-        )
         run = Importer(url, db_path, token.value, options, Progress(mode=progress))
         result = run_command(run.run, on_signal=_stop_import(run))
     except ImporterError as exc:
-        fail(token.explain(exc) if token is not None else exc)
-        return
-    if dry_run:
-        click.echo(format_gone(result.libraries))
+        shown = token.explain(exc)
+        click.echo(f"error: {prefix}{shown}", err=True)
+        return shown.exit_code
+    if options.dry_run:
+        click.echo(_named(format_gone(result.libraries), name))
     for lib in result.libraries:
         if lib.status is RunStatus.STOPPED:
-            click.echo(f"importer: {lib.title}: {lib.reason}", err=True)
+            click.echo(f"importer: {prefix}{lib.title}: {lib.reason}", err=True)
     if not quiet:
-        click.echo(format_summary(result, as_json=progress == "json"))
+        click.echo(
+            _named(format_summary(result, as_json=progress == "json"), name, as_json=progress == "json")
+        )
     code = result.exit_code
-    if then_hydrate and code == 0:
+    if hydrate_concurrency is not None and code == 0:
         from importer.hydration.runner import HydrateOptions
 
-        # one request in flight unless --concurrency was given: hydration is low priority
-        given = click.get_current_context().get_parameter_source("concurrency")
         then = HydrateOptions(
             kind=result.server.kind,
-            libraries=libraries,
-            concurrency=concurrency if given is click.core.ParameterSource.COMMANDLINE else 1,
-            verify_tls=not insecure,
+            libraries=options.libraries,
+            concurrency=hydrate_concurrency,
+            verify_tls=options.verify_tls,
             notice=_notices(quiet, progress),
         )
-        code = _run_hydrate(db_path, token, url, None, False, then, progress, quiet)
-    exit_now(code)
+        code = _run_hydrate(db_path, token, url, None, False, then, progress, quiet, name)
+    return code
+
+
+def _named(text: str, name: str | None, *, as_json: bool = False) -> str:
+    """A config server's output: each line after ``NAME: `` (a JSON line: with a "name" key)."""
+    if name is None:
+        return text
+    if as_json:
+        import msgspec
+
+        return msgspec.json.encode({"name": name, **msgspec.json.decode(text)}).decode()
+    return "\n".join(f"{name}: {line}" for line in text.splitlines())
 
 
 def exit_now(code: int) -> None:
@@ -535,8 +700,10 @@ def _run_hydrate(
     options: HydrateOptions,
     progress: str,
     quiet: bool,
+    name: str | None = None,
 ) -> int:
-    """Run a hydration as a command does (signals, summary); its exit code."""
+    """Run a hydration as a command does (signals, summary); its exit code. ``name``: the
+    server's name in a config, before each of its lines."""
     from importer.hydration.result import format_summary
     from importer.hydration.runner import Hydrator
     from importer.progress import Progress
@@ -555,10 +722,11 @@ def _run_hydrate(
         result: HydrateResult = run_command(run.run, on_signal=_stop_hydrate(run))
     except ImporterError as exc:
         exc = resolved.explain(exc)
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {name + ': ' if name else ''}{exc}", err=True)
         return exc.exit_code
     if not quiet:
-        click.echo(format_summary(result, as_json=progress == "json"))
+        as_json = progress == "json"
+        click.echo(_named(format_summary(result, as_json=as_json), name, as_json=as_json))
     return result.exit_code
 
 
@@ -1035,6 +1203,15 @@ def emulator(
             await server.stop()  # in-flight requests get a few seconds to finish
 
     run_command(serve, stopped=stopping_is_success)
+
+
+def _add_fleet() -> None:
+    from importer.fleet.cli import fleet
+
+    cli.add_command(fleet)
+
+
+_add_fleet()
 
 
 def main() -> None:

@@ -73,6 +73,14 @@ class SyncOptions:
     writer: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunTally:
+    """A run's work so far: rows written or deleted, requests made."""
+
+    rows: int
+    requests: int
+
+
 class Importer:
     """One sync run against one server."""
 
@@ -115,6 +123,24 @@ class Importer:
     @property
     def cancelling(self) -> bool:
         return self._cancel_signal is not None
+
+    @property
+    def sliceable(self) -> bool:
+        """Whether a stop now loses nothing that a later run must list again: every library
+        still running lists in full, and a full listing resumes page by page from the
+        cursor (an incremental one starts over). False until the run is planned."""
+        return self._run is not None and self._run.sliceable
+
+    @property
+    def tally(self) -> RunTally:
+        """What the run has done so far: also there when it was stopped or failed."""
+        run = self._run
+        if run is None:
+            return RunTally(0, 0)
+        return RunTally(
+            rows=sum(r.written + r.deleted for r in run.results),
+            requests=run.http.stats.requests,
+        )
 
     @property
     def cancel_signal(self) -> str | None:
@@ -268,4 +294,4 @@ async def sync(
     return await Importer(url, db_path, token, options, progress).run()
 
 
-__all__ = ["Importer", "SyncOptions", "sync"]
+__all__ = ["Importer", "RunTally", "SyncOptions", "sync"]

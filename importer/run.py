@@ -17,7 +17,7 @@ from importer import errors
 from importer.cursor import CursorLibrary, CursorMirror, CursorServer
 from importer.fetch_queue import FetchQueue
 from importer.http import HttpClient
-from importer.model import LibraryInfo, LibraryProgress, ListingKind, RunStatus, ServerInfo
+from importer.model import LibraryInfo, LibraryProgress, ListingKind, RunMode, RunStatus, ServerInfo
 from importer.plan import (
     Ending,
     FinishOptions,
@@ -170,6 +170,12 @@ class Run:
             if isinstance(event, kind):
                 return event
             self._handle(event)
+
+    @property
+    def sliceable(self) -> bool:
+        """See :attr:`Importer.sliceable`."""
+        plans = self.plans
+        return bool(plans) and all(plans[i].mode is RunMode.FULL for i in self._unfinished())
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -403,7 +409,8 @@ class Run:
                 if isinstance(event, Finished):
                     self._on_finished(event)
                     waiting.discard(event.library)
-                elif isinstance(event, WorkerFailed | WorkerGone):
+                elif isinstance(event, Committed | WorkerFailed | WorkerGone):
+                    # the commit that records the end: the cursor file mirrors it too
                     self._handle(event)
 
     # ------------------------------------------------------------------ the cursor file

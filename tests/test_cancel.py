@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import apsw
+import msgspec
 import pytest
 from processes import group_alive, sync_command
 from test_sync import check_database, child_pids, run_sync, serving
 
 import importer
+from importer.cursor import read_cursor
 from importer.emulator import Controls, Library, LibrarySpec, make_server
 from importer.errors import Interrupted, LockedError
 from importer.lock import DatabaseLock
@@ -68,7 +70,11 @@ def test_a_signal_commits_what_is_fetched_and_a_rerun_finishes(
         conn = apsw.Connection(str(db))
         assert conn.execute("PRAGMA integrity_check").get == "ok"
         assert conn.execute("SELECT status FROM runs").get == "interrupted"
+        stored = msgspec.json.decode(conn.execute("SELECT progress FROM runs").get)
         conn.close()
+        # the commit that recorded the interruption is mirrored in the cursor file too
+        (mirrored,) = read_cursor(Path(f"{db}.cursor")).libraries.values()  # type: ignore[union-attr]
+        assert msgspec.json.decode(msgspec.json.encode(mirrored.streams)) == stored
         # the next run finishes the job
         rerun = subprocess.run(
             [sys.executable, "-m", "importer", "sync", url, "--db", str(db), "--quiet"],
@@ -76,6 +82,7 @@ def test_a_signal_commits_what_is_fetched_and_a_rerun_finishes(
             timeout=120,
         )  # fmt: skip
         assert rerun.returncode == 0, rerun.stderr
+        assert "disagrees" not in rerun.stderr
     check_database(server, db)
 
 

@@ -9,6 +9,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,9 +149,19 @@ def test_watching_leaks_no_token(kind: str, tmp_path: Path) -> None:
         server.apply_changes("mixed", 5, seed=3)
         server.feeds.drop_all()  # reconnected, with the token in the handshake
         time.sleep(1.5)
-    time.sleep(1.5)  # the server is gone: reconnections fail, and say so
+    # the server is gone: reconnections fail, and say so (after a jittered backoff)
+    assert proc.stderr is not None
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not any("cannot open the change feed" in line for line in said) and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out = proc.stdout.read()  # stderr is the reader's
+    proc.wait(60)
+    reader.join(10)
+    err = "".join(said)
     runs.printed += [ready, out, err]
     assert proc.returncode == 143, err
     assert "reconnecting" in err and "cannot open the change feed" in err, err

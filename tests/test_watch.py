@@ -106,6 +106,8 @@ class Watching:
             except AssertionError as exc:
                 failure = exc
                 return False
+            except apsw.BusyError:  # the watch's writer holds a lock for a moment: look again
+                return False
             return True
 
         try:

@@ -172,6 +172,23 @@ def known_kind(db_path: str, url: str) -> str:
     return kind if isinstance(kind, str) else "auto"
 
 
+def last_synced(db_path: str) -> int:
+    """When the last run that ended done finished (unix s); 0 when never, or when the
+    file cannot be read here (it is synced first, and the sync says what is wrong)."""
+    if not os.path.exists(db_path):
+        return 0
+    try:
+        conn = connect(db_path, readonly=True)
+        try:
+            with mapped_errors(db_path):
+                when = conn.execute("SELECT max(finished_at) FROM runs WHERE status = 'done'").get
+        finally:
+            conn.close()
+    except ImporterError:
+        return 0
+    return when if isinstance(when, int) else 0
+
+
 def _read_only(db_path: str) -> apsw.Connection:
     return connect(db_path, readonly=True)
 
