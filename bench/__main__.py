@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate,watch,fleet] [--json FILE]
+"""python -m bench [--quick] [--only seed,100k,1m,native,hydrate,watch,fleet,durability] [--json FILE]
 [--check bench/baseline.json] [--idle-minutes M] [--fleet-servers N]
 
 Runs every scenario with its peers and floors (bench/scenarios.py), prints a markdown
@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import check, fleet, measure, process, report, watching
+from bench import check, durability, fleet, measure, process, report, watching
 from bench.model import PEERS, Scenario, Settings
 from bench.scenarios import hydrate, native, scale, seed
 from bench.slowdown.sitecustomize import DEFAULT_TARGET, TARGET_ENV, resolve
@@ -47,6 +47,8 @@ FULL: dict[str, Job] = {
     "watch": watching.watch,
     # both engines, 200 servers at once
     "fleet": fleet.fleet,
+    # synchronous=FULL everywhere against NORMAL as shipped (issue 15)
+    "durability": durability.durability,
 }
 #: a smoke run: every scenario and every way of measuring, on tiny libraries, cold
 #: caches, one run each; each stands in for its full-size family (same figures)
@@ -70,9 +72,12 @@ QUICK: dict[str, Job] = {
         debounce_s=0.5,
     ),
     "fleet": lambda kinds, s: fleet.fleet(kinds, s, servers=fleet.QUICK_SERVERS, sizes=fleet.QUICK_SIZES),
+    "durability": lambda kinds, s: durability.durability(
+        kinds, s, episodes=durability.QUICK_EPISODES, changes=durability.QUICK_CHANGES, warm=False
+    ),
 }
 #: jobs a --quick run without --only leaves out (--only names them)
-QUICK_OPT_IN = ("fleet",)
+QUICK_OPT_IN = ("fleet", "durability")
 
 
 def machine() -> dict[str, Any]:
@@ -125,7 +130,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate, watch, fleet",
+        help="jobs to run: seed, 100k (with nightly), 1m (with verify), native, hydrate, watch, fleet, "
+        "durability",
     )
     parser.add_argument(
         "--fleet-servers", type=int, default=None, metavar="N",

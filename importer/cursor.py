@@ -2,9 +2,11 @@
 
 The truth is in the database: each transaction that commits pages also stores the run's
 progress in its ``runs`` row. After that commit, and only then, the cursor file is
-rewritten (temporary file, fsync, rename, fsync of the folder), so it is never ahead of
-the rows it describes; a crash in between leaves it one commit behind, which costs a
-refetch, never a lost page. When the two disagree the database wins.
+rewritten (temporary file, fsync, rename, fsync of the folder), so after a kill it is
+never ahead of the rows it describes; a crash in between leaves it one commit behind,
+which costs a refetch, never a lost page. After a power cut it may be ahead: it is
+synced, and a commit under ``synchronous=NORMAL`` is not until the next sync point. So
+when the two disagree the database wins, always.
 
 Format (version 2; :class:`Cursor`)::
 
@@ -43,6 +45,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 
@@ -78,6 +81,20 @@ class Cursor(msgspec.Struct, kw_only=True):
     libraries: dict[str, CursorLibrary]  # by the library's source id
 
 
+class FileIO(Protocol):
+    """The file operations that :func:`write_cursor` makes: the ``os`` module's."""
+
+    def open(self, path: str | Path, flags: int, mode: int = 0o777) -> int: ...
+    def write(self, fd: int, data: bytes, /) -> int: ...
+    def fsync(self, fd: int, /) -> None: ...
+    def close(self, fd: int, /) -> None: ...
+    def replace(self, src: str | Path, dst: str | Path) -> None: ...
+
+
+#: The seam of the power-cut tests (``tests/powercut``): they put a twin here that records
+#: each write and fsync, in a test's subprocess only. Always ``os`` otherwise.
+fileio: FileIO = os
+
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Cursor).decode
 
@@ -90,20 +107,21 @@ def write_cursor(path: Path, cursor: Cursor) -> None:
     """Replace the cursor file atomically: a reader sees the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
     body = msgspec.json.format(_encode(cursor), indent=1)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    io = fileio
+    fd = io.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, body)
-        os.fsync(fd)
+        io.write(fd, body)
+        io.fsync(fd)
     finally:
-        os.close(fd)
+        io.close(fd)
     crash_point("before_cursor_rename")
-    os.replace(tmp, path)
+    io.replace(tmp, path)
     with contextlib.suppress(OSError):  # not every platform can fsync a folder
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = io.open(path.parent, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
+            io.fsync(dir_fd)
         finally:
-            os.close(dir_fd)
+            io.close(dir_fd)
     crash_point("after_cursor")
 
 

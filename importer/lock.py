@@ -18,6 +18,7 @@ import os
 import shlex
 import time
 from types import TracebackType
+from typing import Protocol
 
 from importer.errors import LockedError, UnusableDatabase
 
@@ -25,6 +26,19 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no flock; runs are not serialised there
     fcntl = None  # type: ignore[assignment]
+
+
+class FileIO(Protocol):
+    """The file operations that write the lock file: the ``os`` module's."""
+
+    def open(self, path: str, flags: int, mode: int = 0o777) -> int: ...
+    def ftruncate(self, fd: int, length: int, /) -> None: ...
+    def pwrite(self, fd: int, data: bytes, offset: int, /) -> int: ...
+
+
+#: The seam of the power-cut tests (``tests/powercut``): they put a twin here that records
+#: each write, in a test's subprocess only. Always ``os`` otherwise.
+fileio: FileIO = os
 
 
 class DatabaseLock:
@@ -47,8 +61,8 @@ class DatabaseLock:
                 "or give this run another --db",
                 path=self.db_path,
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        fileio.ftruncate(fd, 0)
+        fileio.pwrite(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self._fd = fd
 
     def _open(self) -> int:
@@ -62,7 +76,7 @@ class DatabaseLock:
             )
         folder = os.path.dirname(os.path.abspath(db))
         try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            return fileio.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except (FileNotFoundError, NotADirectoryError):
             raise UnusableDatabase(
                 f"the folder {folder} does not exist, so the database {db} cannot be created there: "

@@ -103,6 +103,20 @@ def assert_cursor_not_ahead(db: Path) -> None:
         conn.close()
 
 
+def cursor_equals_database(db: Path) -> bool:
+    """Whether the cursor file's progress is exactly what the database committed."""
+    cursor = json.loads(Path(f"{db}.cursor").read_text())
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        for lib in cursor["libraries"].values():
+            progress = conn.execute("SELECT progress FROM runs WHERE id = ?", (lib["run_id"],)).get
+            if json.loads(progress or "{}") != lib["streams"]:
+                return False
+        return True
+    finally:
+        conn.close()
+
+
 def integrity_ok(db: Path) -> bool:
     conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
     try:
@@ -264,13 +278,16 @@ def test_the_database_wins_over_the_cursor_file(
     with server.running_in_thread() as url:
         crashed = run_to_end(url, db, server, IMPORTER_CRASH_AT=point)
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        # The cursor is written on a thread after each commit: while the crash waits for the
+        # third file, the writer may commit a fourth. Then they disagree, and it must be said.
+        mirrors_the_last_commit = cursor_equals_database(db)
         if damage is not None:
             Path(f"{db}.cursor").write_bytes(damage)
         resumed = run_to_end(url, db, server)
         assert resumed.returncode == 0, resumed.stderr
-    if warning is None:
+    if warning is None and mirrors_the_last_commit:
         assert "cursor" not in resumed.stderr
     else:
-        assert warning in resumed.stderr
+        assert (warning or "the cursor file disagrees with the database") in resumed.stderr
     check_database(server, db)
     assert_cursor_not_ahead(db)

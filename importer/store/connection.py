@@ -216,8 +216,9 @@ def connect(
                 conn.pragma("page_size", PAGE_SIZE)
                 conn.pragma("journal_mode", "wal")
                 # with WAL and large transactions NORMAL is within 10% of OFF and
-                # cannot corrupt the file on a crash (it may lose the last commit on
-                # power loss, which the cursor file tolerates: it is written after)
+                # cannot corrupt the file on a crash. A power cut may undo the commits
+                # since the last sync point (their pages are fetched again); the commit
+                # that records a run's end is synced (Writer.begin(durable=True))
                 conn.pragma("synchronous", "normal")
                 conn.pragma("journal_size_limit", JOURNAL_SIZE_LIMIT)
                 migrations.migrate(conn, name)

@@ -39,6 +39,7 @@ class Writer:
         self.conn = conn
         self.path = path or conn.filename
         self.rows = RowWriter(conn)
+        self._durable = False  # the open transaction commits under synchronous=FULL
 
     @classmethod
     def open(
@@ -78,20 +79,38 @@ class Writer:
     def in_transaction(self) -> bool:
         return bool(self.conn.in_transaction)
 
-    def begin(self) -> None:
+    def begin(self, *, durable: bool = False) -> None:
         """Start a write transaction. IMMEDIATE takes the write lock now (waiting up to the
-        busy timeout), so a second writer fails here rather than in the middle of a batch."""
+        busy timeout), so a second writer fails here rather than in the middle of a batch.
+
+        ``durable``: its commit is on the disk when :meth:`commit` returns. Under
+        ``synchronous=NORMAL`` a commit reaches the disk at the next checkpoint, and a power
+        cut before that undoes it (its rows are fetched again); this one commits under
+        ``synchronous=FULL`` (one fsync of the WAL, which makes every earlier commit durable
+        too). For the transaction that records a run's end: a power cut after the process
+        exits must not undo a run that ended ``done``, and no checkpoint comes at the end
+        while another program (a database browser, a backup) holds the file open."""
         with self._errors():
+            if durable:  # SQLite refuses to change it inside a transaction
+                self.conn.pragma("synchronous", "full")
+                self._durable = True
             self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         with self._errors():
             self.conn.execute("COMMIT")
+            self._normal()
+
+    def _normal(self) -> None:
+        if self._durable:
+            self.conn.pragma("synchronous", "normal")
+            self._durable = False
 
     def rollback(self) -> None:
         with self._errors():
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+            self._normal()
 
     # ---------------------------------------------------------------- servers, libraries, runs
     def ensure_server(self, server: ServerInfo) -> int:

@@ -96,9 +96,14 @@ class WriterSession:
         self._handlers[type(message)](message)
 
     # ------------------------------------------------------------------ transactions
-    def begin(self) -> None:
+    def begin(self, *, durable: bool = False) -> None:
+        """Open a transaction unless one is open. ``durable``: a new one, whose commit is on
+        the disk when it returns, even under a power cut (``Writer.begin``); what is pending
+        is committed first, as usual."""
+        if durable:
+            self.commit()
         if not self.writer.in_transaction:
-            self.writer.begin()
+            self.writer.begin(durable=durable)
 
     def commit(self) -> None:
         """Commit the open transaction with the progress it carries; tell the main process."""
@@ -233,7 +238,9 @@ class WriterSession:
         lib = message.library
         library_id = self.library_ids[lib]
         writer = self.writer
-        self.begin()
+        # A run's end survives a power cut once recorded: a cron job's night is not undone
+        # by a cut a second after the process exits (tests/test_powercut.py).
+        self.begin(durable=True)
         deleted = 0
         gone = self.gone.pop(lib, None)
         if message.delete and gone is not None:
