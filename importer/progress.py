@@ -31,6 +31,9 @@ JSON lines schema (``--progress json``; stable key names, every key always prese
     overall_rate   items per second in the whole run, null until measurable
     overall_eta    seconds left in the whole run, null while unknown
     message        the error message ("error"), else null
+    status         how it ended: a library's run ("library_done": "done", "dry-run",
+                   "incomplete", "stopped", "failed", "interrupted"), the run ("done": "done",
+                   or "ended" once an error was reported); else null
 
 The last line is always a ``done`` event with ``done == total`` (== overall_done ==
 overall_total): the run counts what it did, whatever was planned.
@@ -86,6 +89,7 @@ class ProgressEvent(msgspec.Struct, kw_only=True):
     overall_rate: float | None = None
     overall_eta: float | None = None
     message: str | None = None
+    status: str | None = None
 
 
 # ------------------------------------------------------------------ counting
@@ -214,14 +218,15 @@ def _plain_line(e: ProgressEvent) -> str | None:
     if e.event == "error":
         return f"importer: error: {e.message}"
     if e.event == "done":
-        return f"importer: done, {e.done:,} items in {format_seconds(e.elapsed)}"
+        return f"importer: {e.status or 'done'}, {e.done:,} items in {format_seconds(e.elapsed)}"
     if e.event == "library_done":
-        return f"importer: {e.library}: done, {e.done:,} items"
+        return f"importer: {e.library}: {e.status or 'done'}, {e.done:,} items"
     what = f"{e.library} {e.stream}"
     count = f"{e.done:,}/{e.total:,}" if e.total is not None else f"{e.done:,}"
     if e.finished:
         rate = f", {e.rate:,.0f}/s" if e.rate else ""
-        return f"importer: {what} {count} done{rate}"
+        ended = "done" if e.total is None or e.done >= e.total else "stopped"
+        return f"importer: {what} {count} {ended}{rate}"
     pct = f" ({100 * e.done / e.total:.0f}%)" if e.total else ""
     rate = f", {e.rate:,.0f}/s" if e.rate is not None else ""
     eta = f", ETA {_clock(e.eta)}" if e.eta is not None else ""
@@ -353,6 +358,7 @@ class Progress:
         self._dirty: dict[tuple[str, str], _Counter] = {}
         self._last_emit = self._t0
         self._closed = False
+        self._ended_badly = False  # an error, or a library that did not end done
 
     # -------------------------------------------------------------- what the pipeline calls
 
@@ -399,22 +405,30 @@ class Progress:
         with self._lock:
             self._finish_stream(library, stream, self._counter(library, stream))
 
-    def library_done(self, library: str) -> None:
-        """Every stream of a library is complete."""
+    def library_done(self, library: str, status: str = "done") -> None:
+        """A library's run ended, as ``status`` says (a run's status: "done", "interrupted",
+        ...). Done, its streams are complete (their totals become what was done); otherwise
+        they keep their totals: an interrupted stream shows how far it got."""
+        complete = status in ("done", "dry-run")
         with self._lock:
             self._flush()
             for (lib, stream), counter in list(self._streams.items()):
                 if lib == library:
-                    self._finish_stream(lib, stream, counter)
+                    self._finish_stream(lib, stream, counter, complete=complete)
             counters = [c for (lib, _), c in self._streams.items() if lib == library]
             done = sum(c.done for c in counters)
             event = self._run_event("library_done", library=library, finished=True)
-            event.done = event.total = done
+            event.done = done
+            event.total = done if complete else sum(c.total or c.done for c in counters)
+            event.status = status
+            if not complete:
+                self._ended_badly = True
             self._emit(event)
 
     def error(self, message: str, library: str | None = None) -> None:
         """Report an error (the renderer shows it; the run may go on with other libraries)."""
         with self._lock:
+            self._ended_badly = True
             self._emit(self._run_event("error", library=library, message=message))
 
     def finish(self, library: str | None = None, stream: str | None = None) -> None:
@@ -433,6 +447,7 @@ class Progress:
             self._run.total = self._run.done  # the run is what it did
             event = self._run_event("done", finished=True)
             event.eta = event.overall_eta = 0.0
+            event.status = "ended" if self._ended_badly else "done"
             self._emit(event)
             self._closed = True
             for sink in self._sinks:
@@ -484,12 +499,13 @@ class Progress:
             counter.sample(now)
             self._emit(self._stream_event(library, stream, counter, now))
 
-    def _finish_stream(self, library: str, stream: str, counter: _Counter) -> None:
+    def _finish_stream(self, library: str, stream: str, counter: _Counter, *, complete: bool = True) -> None:
         if counter.finished:
             return
         self._dirty.pop((library, stream), None)
         counter.finished = True
-        counter.total = counter.done
+        if complete or counter.total is None:
+            counter.total = counter.done
         now = self._clock()
         counter.sample(now)
         self._run.total = self._overall_total()

@@ -340,7 +340,7 @@ class Run:
     def _finish(self, lib: int, ending: Ending, *, server_clock: bool = True) -> None:
         result = self.results[lib]
         result.status, result.reason = ending.reported, ending.reason
-        self.progress.library_done(result.title)
+        self.progress.library_done(result.title, str(ending.reported))
         stats = self.http.stats
         self.pool.control(
             FinishLibrary(lib, ending.status, ending.reason, ending.delete, stats.requests,

@@ -22,7 +22,7 @@ from importer.results import (
 
 SCHEMA_KEYS = {
     "event", "server", "libraries", "library", "stream", "done", "total", "rate", "eta", "finished",
-    "elapsed", "overall_done", "overall_total", "overall_rate", "overall_eta", "message",
+    "elapsed", "overall_done", "overall_total", "overall_rate", "overall_eta", "message", "status",
 }  # fmt: skip
 
 
@@ -75,6 +75,27 @@ def test_json_lines_parse_and_end_with_done_equal_total() -> None:
     assert {(e["stream"], e["done"], e["total"]) for e in finals} == {
         ("shows", 10, 10), ("seasons", 20, 20), ("episodes", 1000, 1000),
     }  # fmt: skip
+
+
+def test_an_interrupted_library_is_not_told_as_done() -> None:
+    """A library whose run was interrupted keeps its streams' totals (the bar and the lines
+    show how far it got), and neither it nor the run is said to be done."""
+    out, clock, events = io.StringIO(), FakeClock(), list[ProgressEvent]()
+    progress = Progress("plain", stream=out, clock=clock, callback=events.append)
+    progress.start("My Server", ["TV Shows"])
+    progress.set_total("TV Shows", "episodes", 1000)
+    progress.advance("TV Shows", "episodes", 400)
+    progress.error("interrupted by SIGINT: 400 items were committed")
+    progress.library_done("TV Shows", "interrupted")
+    progress.finish()
+    lines = out.getvalue().splitlines()
+    assert "importer: TV Shows episodes 400/1,000 stopped" in lines
+    assert "importer: TV Shows: interrupted, 400 items" in lines
+    assert lines[-1].startswith("importer: ended, 400 items in ")
+    assert not any(line.endswith(" done") or ": done," in line for line in lines), lines
+    finals = [e for e in events if e.event == "stream" and e.finished]
+    assert [(e.done, e.total) for e in finals] == [(400, 1000)]
+    assert [e.status for e in events if e.event in ("library_done", "done")] == ["interrupted", "ended"]
 
 
 def test_rate_and_eta() -> None:
@@ -159,7 +180,7 @@ def test_plain_lines() -> None:
     )
     assert "importer: TV Shows episodes 600/600 done, 44/s" in lines  # the last 2 s were slower
     assert "importer: error: the server went away" in lines
-    assert lines[-1] == "importer: done, 600 items in 12.0 s"
+    assert lines[-1] == "importer: ended, 600 items in 12.0 s"  # after an error: not "done"
 
 
 def test_callback_gets_events_and_the_final_done() -> None:
