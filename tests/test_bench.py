@@ -276,7 +276,9 @@ def test_slow_callbacks_come_from_asyncio_s_own_log() -> None:
     with asyncio.Runner() as runner, slowlog.slow_callbacks(runner.get_loop()) as slow:
         runner.run(main())
     found = slow.as_record()
-    assert found["count"] == 1 and 15 < found["max_ms"] < 500
+    # the 20 ms callback is found, and is the worst; a cold interpreter in debug mode may
+    # log another callback past the 5 ms threshold (seen once in CI), never one as slow
+    assert found["count"] >= 1 and 15 < found["max_ms"] < 500
     assert "sleep" in found["worst"][0]["what"]
 
 

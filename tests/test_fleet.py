@@ -150,6 +150,19 @@ def test_a_killed_job_is_run_again(tmp_path: Path) -> None:
         assert leftover_processes(fleet.mark) == []
 
 
+def test_only_syncs_the_servers_named(tmp_path: Path) -> None:
+    with fleet_of(tmp_path, ["plex", "jellyfin"]) as fleet:
+        done = fleet.run("--only", "jellyfin-1", "--report", "report.json")
+        assert done.code == 0, done.err
+        assert [s["name"] for s in done.report["servers"]] == ["jellyfin-1"]
+        assert not fleet.db("plex-0").exists() and len(fleet.member("plex-0").server.log) == 0
+        check_database(fleet.member("jellyfin-1").server, fleet.db("jellyfin-1"))
+        # a name that is no server's is refused, and not repeated: it may be a token
+        refused = fleet.run("--only", "s3cr3t-t0ken")
+        assert refused.code == 2 and "s3cr3t-t0ken" not in refused.err
+        assert "plex-0" in refused.err and "jellyfin-1" in refused.err  # the names there are
+
+
 def test_a_bad_config_exits_2_before_anything_runs(tmp_path: Path) -> None:
     with fleet_of(tmp_path, ["plex"]) as fleet:
         fleet.write_config(extra="colour = 'blue'")
