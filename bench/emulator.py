@@ -84,6 +84,39 @@ def _lower_priority() -> None:
 
 
 @dataclass
+class ServerProcess:
+    """A bench's server in a child process (``importer emulator``, the fleet's servers
+    host): at a lower priority, its stderr kept aside (shown when it fails to start, else
+    dropped: a stop by SIGTERM logs a traceback there, issue 11), SIGTERM on the way out."""
+
+    proc: subprocess.Popen[str]
+    stderr: IO[bytes]
+
+    @classmethod
+    def start(cls, argv: list[str], *, nice: bool = True, stdin: int | None = None) -> ServerProcess:
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open until close()
+        proc = subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=_lower_priority if nice else None,  # noqa: PLW1509 - os.nice only, before exec
+        )
+        return cls(proc, stderr)
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def close(self) -> None:
+        stop(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.stderr.close()
+
+
+@dataclass
 class Emulator:
     """``importer emulator`` in a child process: its URL, token, request log and usage."""
 
@@ -94,20 +127,15 @@ class Emulator:
     #: the login the emulator printed after its token (``user:``, ``password:``), read when
     #: first asked for (:meth:`login`)
     _login: tuple[str, str] | None = field(default=None, repr=False)
-    _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
-    #: its stderr: shown when it fails to start, else dropped (a stop by SIGTERM logs a
-    #: traceback there, issue 11)
-    _errors: IO[bytes] | None = field(default=None, repr=False)
+    _server: ServerProcess | None = field(default=None, repr=False)
+
+    @property
+    def _proc(self) -> subprocess.Popen[str]:
+        assert self._server is not None
+        return self._server.proc
 
     def __enter__(self) -> Self:
-        self._errors = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "importer", "emulator", *self.spec.args()],
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            text=True,
-            preexec_fn=_lower_priority,  # noqa: PLW1509 - os.nice only, before exec
-        )
+        self._server = ServerProcess.start([sys.executable, "-m", "importer", "emulator", *self.spec.args()])
         assert self._proc.stdout is not None
         url, token = self._proc.stdout.readline().split(), self._proc.stdout.readline().split()
         if len(url) != 2 or len(token) != 2:
@@ -117,18 +145,12 @@ class Emulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            stop(self._proc)
-            self._proc = None
-        if self._errors is not None:
-            self._errors.close()
-            self._errors = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def errors(self) -> str:
-        if self._errors is None:
-            return ""
-        self._errors.seek(0)
-        return self._errors.read().decode(errors="replace")
+        return self._server.errors() if self._server is not None else ""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -202,7 +224,7 @@ class Emulator:
         """The user name and password the emulator printed after its token (its default
         user, whose password it made up)."""
         if self._login is None:
-            assert self._proc is not None and self._proc.stdout is not None
+            assert self._proc.stdout is not None
             user, password = self._proc.stdout.readline().split(), self._proc.stdout.readline().split()
             if len(user) != 2 or len(password) != 2 or user[0] != "user:" or password[0] != "password:":
                 raise RuntimeError(f"the emulator printed no login: {user} {password}")
@@ -228,7 +250,6 @@ class Emulator:
 
     def usage(self) -> tuple[float, int]:
         """CPU seconds so far and peak RSS (kB), from /proc."""
-        assert self._proc is not None
         return process_usage(self._proc.pid)
 
 

@@ -21,18 +21,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Any, Self
 
-#: the servers' CPU priority: below the importer's (bench/emulator.py says why)
-NICENESS = 10
+from bench.emulator import ServerProcess
+
 #: how long the servers may take to build their libraries and start
 START_TIMEOUT_S = 600.0
 
@@ -119,10 +116,6 @@ def main() -> None:
 
 
 # --------------------------------------------------------------------------- the bench's side
-def _lower_priority() -> None:
-    os.nice(NICENESS)
-
-
 @dataclass
 class ServersHost:
     """``python -m bench.fleet_servers`` in a child process (nice 10): its servers' URLs and
@@ -135,12 +128,15 @@ class ServersHost:
     running: list[Running] = field(default_factory=list)
     #: seconds from the start of the process to its last line (the libraries built)
     start_s: float = 0.0
-    _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
-    _errors: IO[bytes] | None = field(default=None, repr=False)
+    _server: ServerProcess | None = field(default=None, repr=False)
+
+    @property
+    def _proc(self) -> subprocess.Popen[str]:
+        assert self._server is not None
+        return self._server.proc
 
     @property
     def pid(self) -> int:
-        assert self._proc is not None
         return self._proc.pid
 
     def __enter__(self) -> Self:
@@ -149,22 +145,12 @@ class ServersHost:
             "shape": self.shape,
             "servers": [s.as_json() for s in self.servers],
         }
-        self._errors = tempfile.TemporaryFile()
         repo = str(Path(__file__).resolve().parent.parent)
         started = time.monotonic()
-        self._proc = subprocess.Popen(
-            # bench from this checkout, after the installed packages (the importer is the installed one)
-            [
-                sys.executable,
-                "-c",
-                f"import sys; sys.path.append({repo!r}); from bench.fleet_servers import main; main()",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            text=True,
-            preexec_fn=_lower_priority if self.nice else None,  # noqa: PLW1509 - os.nice only, before exec
-        )
+        # bench from this checkout, after the installed packages (the importer is the installed one)
+        boot = f"import sys; sys.path.append({repo!r}); from bench.fleet_servers import main; main()"
+        argv = [sys.executable, "-c", boot]
+        self._server = ServerProcess.start(argv, nice=self.nice, stdin=subprocess.PIPE)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         with self._proc.stdin:
             self._proc.stdin.write(json.dumps(spec))
@@ -179,18 +165,12 @@ class ServersHost:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            stop(self._proc)
-            self._proc = None
-        if self._errors is not None:
-            self._errors.close()
-            self._errors = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def errors(self) -> str:
-        if self._errors is None:
-            return ""
-        self._errors.seek(0)
-        return self._errors.read().decode(errors="replace")
+        return self._server.errors() if self._server is not None else ""
 
     def rss_kb(self) -> int:
         """The host's resident memory now, kB."""
@@ -206,20 +186,6 @@ def rss_kb(pid: int) -> int:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return 0
-
-
-def stop(proc: subprocess.Popen[str], grace: float = 10.0) -> int:
-    """SIGTERM (a clean stop, exit 0), then SIGKILL were it to hang; its exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-    return proc.returncode
 
 
 if __name__ == "__main__":
